@@ -1,0 +1,101 @@
+# greenshim — build, test, install.
+#
+#   make            the library (build/libgreenshim.so)
+#   make test       builds and runs every test
+#   make demo       the converted echo server demo
+#   make bench      benchmarks
+#   make install PREFIX=/usr/local
+#
+# Missing Debian packages are installed here (apt-get when root), else we stop with the
+# exact command to run.
+
+CXX      ?= g++
+CC       ?= gcc
+PREFIX   ?= /usr/local
+BUILD    := build
+OPT      ?= -O2
+CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fPIC -pthread -Iruntime/include -Iruntime
+CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
+LIBS     := -lev -lboost_context -ldl -pthread
+
+DEB_PKGS := libev-dev libboost-context-dev libgtest-dev
+DEPS_OK  := $(BUILD)/.deps-ok
+
+LIB      := $(BUILD)/libgreenshim.so
+RUNTIME_SRC := $(wildcard runtime/*.cpp)
+SHIM_SRC    := $(wildcard shim/*.cpp)
+LIB_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(RUNTIME_SRC) $(SHIM_SRC))
+HEADERS  := $(wildcard runtime/include/green/*.hpp runtime/include/green/*.h runtime/include/green/detail/*.hpp)
+
+TEST_RUNTIME_SRC := $(wildcard tests/runtime/*_test.cpp)
+TEST_RUNTIME_BIN := $(BUILD)/tests/runtime_tests
+SEED_SRC  := $(wildcard demos/seeds/*.cpp)
+SEED_BIN  := $(patsubst demos/seeds/%.cpp,$(BUILD)/demos/seeds/%,$(SEED_SRC))
+TEST_DEMO_BIN := $(BUILD)/tests/demos_tests
+BENCH_SWITCH := $(BUILD)/bench/switch
+
+RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
+
+.PHONY: all deps test bench install clean demo
+all: $(LIB)
+
+# --- Debian packages -------------------------------------------------------------------
+$(DEPS_OK):
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "greenshim: installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || exit 1; \
+	  else \
+	    echo "greenshim: missing Debian packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+deps: $(DEPS_OK)
+
+# --- the library -----------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.cpp $(HEADERS) $(wildcard runtime/*.hpp shim/*.hpp shim/*.def) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(CXX) -shared -o $@ $^ $(LIBS)
+
+# --- tests -----------------------------------------------------------------------------
+$(TEST_RUNTIME_BIN): $(TEST_RUNTIME_SRC) $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $(TEST_RUNTIME_SRC) -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
+
+$(BUILD)/demos/seeds/%: demos/seeds/%.cpp $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim $(RPATH)
+
+$(TEST_DEMO_BIN): tests/demos/seeds_test.cpp $(SEED_BIN)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -DSEED_DIR='"$(abspath $(BUILD)/demos/seeds)"' -o $@ $< -lgtest -lgtest_main -pthread
+
+test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN)
+	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN)
+
+# --- benchmarks ------------------------------------------------------------------------
+$(BENCH_SWITCH): bench/switch.cpp $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -O3 -o $@ $< -L$(BUILD) -lgreenshim -lboost_context $(RPATH)
+
+bench: $(BENCH_SWITCH)
+	$(BENCH_SWITCH)
+
+# --- install ---------------------------------------------------------------------------
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/green/detail \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(wildcard runtime/include/green/*.hpp runtime/include/green/*.h) $(DESTDIR)$(PREFIX)/include/green/
+	install -m 644 $(wildcard runtime/include/green/detail/*.hpp) $(DESTDIR)$(PREFIX)/include/green/detail/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' greenshim.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/greenshim.pc
+	@if [ -x $(BUILD)/bin/greenrun ]; then install -m 755 $(BUILD)/bin/greenrun $(DESTDIR)$(PREFIX)/bin/; fi
+
+clean:
+	rm -rf $(BUILD)

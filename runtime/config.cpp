@@ -1,0 +1,57 @@
+// Reads the GREEN_* variables once; a malformed value falls back to the default with a
+// warning rather than failing, because the program being run is not ours to stop.
+#include "config.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+namespace green::detail {
+
+std::size_t parse_size(const char* text, std::size_t fallback) noexcept {
+  if (text == nullptr || *text == '\0') return fallback;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || end == text) return fallback;
+  switch (*end) {
+    case 'k': case 'K': v <<= 10; ++end; break;
+    case 'm': case 'M': v <<= 20; ++end; break;
+    case 'g': case 'G': v <<= 30; ++end; break;
+    default: break;
+  }
+  if (*end != '\0') return fallback;
+  return static_cast<std::size_t>(v);
+}
+
+namespace {
+
+std::size_t env_size(const char* name, std::size_t fallback, std::size_t min) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return fallback;
+  std::size_t v = parse_size(text, 0);
+  if (v < min) {
+    std::fprintf(stderr, "greenshim: ignoring %s=%s (want a number >= %zu)\n", name, text, min);
+    return fallback;
+  }
+  return v;
+}
+
+Config load() {
+  Config c{};
+  c.stack_size = env_size("GREEN_STACK_SIZE", 256 * 1024, 16 * 1024);
+  c.stack_pool = env_size("GREEN_STACK_POOL", 1024, 0);
+  c.switch_budget = static_cast<int>(env_size("GREEN_POLL_EVERY", 128, 1));
+  const char* quiet = std::getenv("GREEN_QUIET");
+  c.report_errors = !(quiet != nullptr && quiet[0] == '1');
+  return c;
+}
+
+}  // namespace
+
+const Config& config() noexcept {
+  static const Config c = load();
+  return c;
+}
+
+}  // namespace green::detail

@@ -1,0 +1,355 @@
+// The hub: scheduling, switching and the libev loop (the only file that includes ev.h).
+#include "hub.hpp"
+
+#include <cxxabi.h>
+#include <ev.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <system_error>
+#include <typeinfo>
+
+#include "config.hpp"
+#include "green/errors.hpp"
+#include "local_slots.hpp"
+
+namespace green::detail {
+
+static_assert(sizeof(ev_timer) <= sizeof(TimerSlot::raw), "TimerSlot too small for ev_timer");
+
+namespace {
+
+// initial-exec: the hub pointer is read on every switch and every hook; the default
+// global-dynamic model would call __tls_get_addr each time. A few bytes of static TLS are
+// available even to a library loaded with LD_PRELOAD.
+__attribute__((tls_model("initial-exec"))) thread_local Hub* tls_hub = nullptr;
+thread_local std::unique_ptr<Hub> tls_owner;
+
+struct TimerData {
+  TimerCallback cb;
+  void* arg;
+};
+
+void report_failure(const GreenletImpl* g) {
+  if (!config().report_errors) return;
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  int status = 0;
+  char* name = type ? abi::__cxa_demangle(type->name(), nullptr, nullptr, &status) : nullptr;
+  const char* shown = name ? name : (type ? type->name() : "unknown");
+  std::string what = "(not a std::exception)";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "greenshim: greenlet %llu failed with %s: %s\n",
+               static_cast<unsigned long long>(g->id()), shown, what.c_str());
+  std::free(name);
+}
+
+}  // namespace
+
+class Hub::MainGreenlet final : public GreenletImpl {
+ public:
+  void run() override { std::abort(); }  // the main greenlet is the thread's own stack
+};
+
+class Hub::HubGreenlet final : public GreenletImpl {
+ public:
+  explicit HubGreenlet(Hub* h) : hub(h) {}
+  void run() override { hub->loop(); }
+  Hub* hub;
+};
+
+struct Hub::SignalWatch {
+  ev_signal w;
+  Hub* hub;
+  int id;
+  std::function<void()> handler;
+};
+
+Hub& Hub::current() {
+  if (tls_hub == nullptr) {
+    tls_owner = std::make_unique<Hub>();
+    tls_hub = tls_owner.get();
+  }
+  return *tls_hub;
+}
+
+Hub* Hub::current_if_exists() noexcept { return tls_hub; }
+
+Hub::Hub()
+    : stacks_(config().stack_size, config().stack_pool),
+      budget_(config().switch_budget),
+      budget_reset_(config().switch_budget),
+      eh_(reinterpret_cast<EhState*>(abi::__cxa_get_globals())) {
+  // EVFLAG_NOSIGMASK: leave the program's signal mask alone. EVFLAG_NOENV: LIBEV_FLAGS
+  // belongs to whatever program we are loaded into, not to us.
+  loop_ = ev_loop_new(static_cast<unsigned>(EVBACKEND_EPOLL) | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+  if (loop_ == nullptr) loop_ = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+  if (loop_ == nullptr) throw std::system_error(errno, std::generic_category(), "green: ev_loop_new");
+  main_ = std::make_shared<MainGreenlet>();
+  main_->hub_ = this;
+  main_->started_ = true;
+  main_->state_ = GreenletImpl::State::running;
+  current_ = main_.get();
+  hub_g_ = std::make_shared<HubGreenlet>(this);
+  hub_g_->hub_ = this;
+  hub_g_->stack_ = stacks_.acquire(0);
+  if (hub_g_->stack_.base == nullptr) throw std::bad_alloc();
+  hub_g_->ctx_ = fiber::make(StackPool::top(hub_g_->stack_), StackPool::usable(hub_g_->stack_),
+                             &Hub::entry);
+  hub_g_->started_ = true;
+}
+
+Hub::~Hub() {
+  if (tls_hub == this) tls_hub = nullptr;
+  // Destroying the loop or the stacks from a fiber other than the main one would pull the
+  // ground from under our own feet (exit() called inside a greenlet): leak instead.
+  if (current_ != main_.get()) return;
+  for (auto& s : signals_) ev_signal_stop(loop_, &s->w);
+  signals_.clear();
+  destroy_locals(main_.get());
+  stacks_.release(hub_g_->stack_);
+  hub_g_->stack_ = {};
+  ev_loop_destroy(loop_);
+}
+
+void Hub::entry(fiber::Transfer t) noexcept {
+  Hub* hub = tls_hub;
+  hub->after_switch(t);
+  GreenletImpl* self = hub->current_;
+  *hub->eh_ = EhState{};
+  errno = 0;
+  if (self->pending_) {
+    // Killed before it ever ran: gevent does not run the body then, nor do we.
+    self->killed_ = true;
+    self->exception_ = self->pending_;
+    self->clear_pending();
+  } else {
+    try {
+      self->run();
+    } catch (const GreenletExit&) {
+      self->killed_ = true;
+      self->exception_ = std::current_exception();
+    } catch (...) {
+      self->exception_ = std::current_exception();
+      report_failure(self);
+    }
+  }
+  hub->finish_current();
+}
+
+void Hub::finish_current() noexcept {
+  GreenletImpl* self = current_;
+  // The callable's captures and the greenlet-locals may run destructors that block; do it
+  // while the greenlet can still park.
+  try {
+    self->release_callable();
+    destroy_locals(self);
+  } catch (...) {
+  }
+  self->clear_pending();
+  self->state_ = GreenletImpl::State::dead;
+  self->joiners_.notify_all();
+  // The switch target reaps us (after_switch): we cannot unmap the stack we stand on.
+  switch_away();
+  std::abort();  // a dead greenlet is never resumed
+}
+
+void Hub::reap(GreenletImpl* g) noexcept {
+  stacks_.release(g->stack_);
+  g->stack_ = {};
+  g->ctx_ = nullptr;
+  std::shared_ptr<GreenletImpl> last = std::move(g->self_);  // may free g
+}
+
+void Hub::switch_to(GreenletImpl* to) noexcept {
+  GreenletImpl* from = current_;
+  from->errno_ = errno;
+  from->eh_ = *eh_;
+  current_ = to;
+  to->state_ = GreenletImpl::State::running;
+  fiber::Transfer t = fiber::jump(to->ctx_, from);
+  after_switch(t);
+  *eh_ = from->eh_;
+  errno = from->errno_;
+}
+
+void Hub::after_switch(fiber::Transfer t) noexcept {
+  auto* prev = static_cast<GreenletImpl*>(t.data);
+  prev->ctx_ = t.fctx;
+  if (prev->state_ == GreenletImpl::State::dead) reap(prev);
+}
+
+void Hub::switch_away() noexcept {
+  GreenletImpl* next = nullptr;
+  if (budget_ > 0) {
+    --budget_;
+    next = runq_.pop();
+  }
+  if (next == nullptr) next = hub_g_.get();
+  if (next == current_) {  // it yielded with nobody else ready
+    current_->state_ = GreenletImpl::State::running;
+    return;
+  }
+  switch_to(next);
+}
+
+void Hub::loop() {
+  for (;;) {
+    budget_ = budget_reset_;
+    if (runq_.empty()) {
+      const int alive = ev_run(loop_, EVRUN_ONCE);
+      if (runq_.empty() && alive == 0) {
+        // Every greenlet is parked and no watcher can wake one: tell the main greenlet,
+        // as gevent raises LoopExit, instead of sleeping forever.
+        if (main_->state_ == GreenletImpl::State::parked) {
+          wake(main_.get(), Wake::loop_exit);
+        } else {
+          std::fprintf(stderr, "greenshim: every greenlet is blocked forever\n");
+          std::abort();
+        }
+      }
+    } else {
+      ev_run(loop_, EVRUN_NOWAIT);
+    }
+    if (GreenletImpl* g = runq_.pop()) switch_to(g);
+  }
+}
+
+void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size) {
+  g->hub_ = this;
+  g->stack_ = stacks_.acquire(stack_size);
+  if (g->stack_.base == nullptr) {
+    throw std::system_error(errno, std::generic_category(), "green: cannot map a greenlet stack");
+  }
+  g->ctx_ = fiber::make(StackPool::top(g->stack_), StackPool::usable(g->stack_), &Hub::entry);
+  g->started_ = true;
+  g->state_ = GreenletImpl::State::ready;
+  GreenletImpl* raw = g.get();
+  raw->self_ = std::move(g);
+  runq_.push(raw);
+}
+
+Wake Hub::park(Deadline deadline) noexcept {
+  GreenletImpl* self = current_;
+  if (self->pending_) return Wake::interrupted;
+  TimerSlot slot;
+  if (deadline != kNoDeadline) {
+    if (deadline <= now_ns()) return Wake::timed_out;
+    timer_start(slot, deadline,
+                [](void* g) { static_cast<GreenletImpl*>(g)->hub_->wake(static_cast<GreenletImpl*>(g), Wake::timed_out); },
+                self);
+  }
+  self->state_ = GreenletImpl::State::parked;
+  self->wake_ = Wake::none;
+  switch_away();
+  if (slot.armed) timer_stop(slot);
+  return self->wake_;
+}
+
+bool Hub::wake(GreenletImpl* g, Wake why) noexcept {
+  if (g->state_ != GreenletImpl::State::parked) return false;
+  g->wake_ = why;
+  g->state_ = GreenletImpl::State::ready;
+  runq_.push(g);
+  return true;
+}
+
+void Hub::yield() noexcept {
+  GreenletImpl* self = current_;
+  self->wake_ = Wake::none;
+  self->state_ = GreenletImpl::State::ready;
+  runq_.push(self);
+  switch_away();
+}
+
+void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept {
+  if (g->state_ == GreenletImpl::State::dead) return;
+  g->pending_ = std::move(exc);
+  g->pending_source_ = source;
+  // A parked greenlet is woken to take it now; a ready or running one takes it at its next
+  // blocking point, so that a wake-up already granted (a queue item) is never lost.
+  wake(g, Wake::interrupted);
+}
+
+Wake Hub::wait_fd(int fd, int events, Deadline deadline) noexcept {
+  GreenletImpl* self = current_;
+  ev_io w;
+  ev_io_init(&w, [](struct ev_loop*, ev_io* io, int) {
+    auto* g = static_cast<GreenletImpl*>(io->data);
+    g->hub_->wake(g, Wake::notified);
+  }, fd, ((events & 1) ? EV_READ : 0) | ((events & 2) ? EV_WRITE : 0));
+  w.data = self;
+  ev_io_start(loop_, &w);
+  Wake r = park(deadline);
+  ev_io_stop(loop_, &w);
+  return r;
+}
+
+void Hub::timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg) {
+  auto* w = reinterpret_cast<ev_timer*>(slot.raw);
+  if (slot.armed) ev_timer_stop(loop_, w);
+  // libev measures from its cached loop time, which lags while greenlets run between
+  // polls; refresh it so that a timer never fires before `at` (a sleep must not be short).
+  ev_now_update(loop_);
+  const double rel = static_cast<double>(std::max<Deadline>(0, at - now_ns())) / 1e9;
+  ev_timer_init(w, [](struct ev_loop*, ev_timer* t, int) {
+    auto* d = static_cast<TimerData*>(t->data);
+    d->cb(d->arg);
+  }, rel, 0.0);
+  static_assert(sizeof(ev_timer) + sizeof(TimerData) <= sizeof(slot.raw), "TimerSlot too small");
+  auto* data = new (slot.raw + sizeof(ev_timer)) TimerData{cb, arg};
+  w->data = data;
+  ev_timer_start(loop_, w);
+  slot.armed = true;
+}
+
+void Hub::timer_stop(TimerSlot& slot) noexcept {
+  if (!slot.armed) return;
+  ev_timer_stop(loop_, reinterpret_cast<ev_timer*>(slot.raw));
+  slot.armed = false;
+}
+
+int Hub::signal_add(int signum, std::function<void()> handler) {
+  static int next_id = 0;
+  auto s = std::make_unique<SignalWatch>();
+  s->hub = this;
+  s->id = ++next_id;
+  s->handler = std::move(handler);
+  ev_signal_init(&s->w, [](struct ev_loop*, ev_signal* w, int) {
+    auto* sw = static_cast<SignalWatch*>(w->data);
+    struct Run final : GreenletImpl {
+      explicit Run(std::function<void()> f) : fn(std::move(f)) {}
+      void run() override { fn(); }
+      std::function<void()> fn;
+    };
+    try {
+      sw->hub->spawn(std::make_shared<Run>(sw->handler), 0);
+    } catch (...) {
+      std::fprintf(stderr, "greenshim: cannot start a signal handler greenlet\n");
+    }
+  }, signum);
+  s->w.data = s.get();
+  ev_signal_start(loop_, &s->w);
+  const int id = s->id;
+  signals_.push_back(std::move(s));
+  return id;
+}
+
+void Hub::signal_cancel(int id) noexcept {
+  for (auto it = signals_.begin(); it != signals_.end(); ++it) {
+    if ((*it)->id == id) {
+      ev_signal_stop(loop_, &(*it)->w);
+      signals_.erase(it);
+      return;
+    }
+  }
+}
+
+}  // namespace green::detail

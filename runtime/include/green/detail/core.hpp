@@ -1,0 +1,90 @@
+// The scheduler's contract, as the header-only parts of the API (templates) see it.
+//
+// Everything that blocks parks through one function, `wait_on(queue, deadline)`: the
+// calling greenlet joins a WaitQueue and gives up the CPU until a notify, its deadline,
+// an interruption (kill, Timeout) or the loop running dry wakes it. Nothing here knows
+// libev or Boost.Context; those stay in runtime/hub.cpp and runtime/fiber.hpp.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+
+namespace green {
+
+// All timeouts are std::chrono durations; `forever` (the default everywhere) means none.
+using Duration = std::chrono::nanoseconds;
+inline constexpr Duration forever = Duration::max();
+
+namespace detail {
+
+// Absolute CLOCK_MONOTONIC time in nanoseconds; durations are converted at the API's edge.
+using Deadline = std::int64_t;
+inline constexpr Deadline kNoDeadline = INT64_MAX;
+std::int64_t now_ns() noexcept;
+Deadline deadline_after(Duration d) noexcept;
+
+// Why a parked greenlet runs again.
+enum class Wake : std::uint8_t {
+  none,
+  notified,     // a WaitQueue handed it the turn (or its fd became ready)
+  timed_out,    // its own deadline passed
+  interrupted,  // an exception (kill, Timeout) is pending for it
+  loop_exit,    // nothing can ever wake it: every greenlet is blocked and no watcher is active
+};
+
+class GreenletImpl;
+
+struct Waiter {
+  GreenletImpl* g = nullptr;
+  Waiter* prev = nullptr;
+  Waiter* next = nullptr;
+  bool queued = false;
+};
+
+// Intrusive FIFO of parked greenlets; Waiters live on the parked greenlets' stacks.
+class WaitQueue {
+ public:
+  WaitQueue() = default;
+  WaitQueue(const WaitQueue&) = delete;
+  WaitQueue& operator=(const WaitQueue&) = delete;
+
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  void push(Waiter* w) noexcept;
+  void remove(Waiter* w) noexcept;
+  // Wakes the oldest waiter; false when there was none.
+  bool notify_one() noexcept;
+  void notify_all() noexcept;
+
+ private:
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Parks the current greenlet on `q` until notified or `deadline`. Returns Wake::notified or
+// Wake::timed_out; throws a pending kill/Timeout exception or green::LoopExit.
+Wake wait_on(WaitQueue& q, Deadline deadline);
+// Same, but returns Wake::interrupted / Wake::loop_exit instead of throwing (for the shim).
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline) noexcept;
+
+// Throws what a wake reason means for API callers (the pending kill/Timeout exception,
+// LoopExit); returns for the others.
+void raise_for(Wake w);
+// Throws the current greenlet's pending exception, if any.
+void throw_if_pending();
+
+// Opaque storage for one hub timer; hub.cpp checks that a libev timer fits.
+struct TimerSlot {
+  alignas(16) unsigned char raw[64];
+  bool armed = false;
+};
+using TimerCallback = void (*)(void* arg);
+void timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg);
+void timer_stop(TimerSlot& slot) noexcept;
+
+}  // namespace detail
+}  // namespace green

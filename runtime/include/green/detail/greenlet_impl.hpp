@@ -1,0 +1,100 @@
+// The state every greenlet carries, whatever it returns. Greenlet<R> handles share it;
+// the hub keeps it alive (self_) from spawn until the greenlet's stack is reclaimed.
+//
+// What a switch preserves per greenlet lives here: errno and the C++ exception state
+// (libstdc++'s __cxa_eh_globals: caught-exception stack and uncaught count), so that a
+// greenlet may park inside a catch block while others throw.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+
+#include "core.hpp"
+
+namespace green::detail {
+
+class Hub;
+struct LocalSlots;
+
+struct EhState {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
+struct StackArea {
+  void* base = nullptr;     // lowest mapped address (the guard page)
+  std::size_t size = 0;     // mapping size, guard included
+};
+
+class GreenletImpl {
+ public:
+  enum class State : std::uint8_t { created, ready, running, parked, dead };
+
+  GreenletImpl() noexcept;
+  virtual ~GreenletImpl();
+  GreenletImpl(const GreenletImpl&) = delete;
+  GreenletImpl& operator=(const GreenletImpl&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+  bool started() const noexcept { return started_; }
+  bool dead() const noexcept { return state_ == State::dead; }
+  bool killed() const noexcept { return killed_; }
+  const std::exception_ptr& exception() const noexcept { return exception_; }
+  WaitQueue& joiners() noexcept { return joiners_; }
+
+  // The body: runs the user's callable and stores its result.
+  virtual void run() = 0;
+  // Drops the callable and its bound arguments once the body has returned.
+  virtual void release_callable() noexcept {}
+
+ private:
+  friend class Hub;
+  friend struct RunQueue;
+  friend void spawn_impl(std::shared_ptr<GreenletImpl>, std::size_t);
+
+  void* ctx_ = nullptr;                // suspended fiber context
+  StackArea stack_;
+  Hub* hub_ = nullptr;
+  GreenletImpl* next_ready_ = nullptr; // run-queue link
+  std::uint64_t id_;
+  State state_ = State::created;
+  Wake wake_ = Wake::none;
+  bool started_ = false;
+  bool killed_ = false;
+  int errno_ = 0;
+  EhState eh_;
+  std::exception_ptr pending_;         // to throw at the next blocking point
+  const void* pending_source_ = nullptr;
+  std::exception_ptr exception_;       // escaped from the body
+  WaitQueue joiners_;
+  std::shared_ptr<GreenletImpl> self_;
+  LocalSlots* locals_ = nullptr;
+
+ public:
+  // Accessors the runtime's own .cpp files need.
+  bool has_pending() const noexcept { return static_cast<bool>(pending_); }
+  const void* pending_source() const noexcept { return pending_source_; }
+  void clear_pending() noexcept { pending_ = nullptr; pending_source_ = nullptr; }
+  std::exception_ptr take_pending() noexcept {
+    std::exception_ptr e = std::move(pending_);
+    clear_pending();
+    return e;
+  }
+  LocalSlots*& locals() noexcept { return locals_; }
+  // The owning reference of a spawned greenlet (empty for a main greenlet).
+  std::shared_ptr<GreenletImpl> shared() const noexcept { return self_; }
+  friend GreenletImpl* current_greenlet() noexcept;
+};
+
+// The running greenlet of this OS thread (the main greenlet if none was spawned).
+GreenletImpl* current_greenlet() noexcept;
+// Schedules a new greenlet on this thread's hub; stack_size 0 = the configured default.
+void spawn_impl(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
+// Throws `exc` into `g` at its blocking point (now if it is parked, else at its next one).
+// `source` identifies who asked (a Timeout, or nullptr for kill).
+void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source);
+// Marks a not-yet-started greenlet killed without running it, or interrupts a live one.
+void kill_impl(GreenletImpl* g);
+
+}  // namespace green::detail

@@ -1,0 +1,25 @@
+#include "green/io.hpp"
+
+#include <cerrno>
+#include <system_error>
+
+#include "hub.hpp"
+
+namespace green {
+
+namespace {
+
+bool wait_fd(int fd, int events, Duration timeout) {
+  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "green: wait on a bad fd");
+  const detail::Wake w =
+      detail::Hub::current().wait_fd(fd, events, detail::deadline_after(timeout));
+  detail::raise_for(w);
+  return w == detail::Wake::notified;
+}
+
+}  // namespace
+
+bool wait_read(int fd, Duration timeout) { return wait_fd(fd, 1, timeout); }
+bool wait_write(int fd, Duration timeout) { return wait_fd(fd, 2, timeout); }
+
+}  // namespace green

@@ -1,0 +1,49 @@
+// Greenlet-local storage: each greenlet keeps a small vector of (key, value) slots.
+#include "green/local.hpp"
+
+#include <atomic>
+
+#include "hub.hpp"
+#include "local_slots.hpp"
+
+namespace green::detail {
+
+namespace {
+std::atomic<std::uint64_t> next_key{1};
+}
+
+std::uint64_t local_new_key() noexcept { return next_key.fetch_add(1, std::memory_order_relaxed); }
+
+LocalSlots& local_slots() {
+  GreenletImpl* g = Hub::current().running();
+  if (g->locals() == nullptr) g->locals() = new LocalSlots;
+  return *g->locals();
+}
+
+void* local_find(std::uint64_t key) noexcept {
+  GreenletImpl* g = Hub::current().running();
+  if (g->locals() == nullptr) return nullptr;
+  for (const LocalSlot& s : g->locals()->slots) {
+    if (s.key == key) return s.value;
+  }
+  return nullptr;
+}
+
+void local_store(std::uint64_t key, void* value, void (*destroy)(void*)) {
+  local_slots().slots.push_back({key, value, destroy});
+}
+
+void destroy_locals(GreenletImpl* g) noexcept {
+  LocalSlots* slots = g->locals();
+  if (slots == nullptr) return;
+  // A destructor may itself touch another local: keep the table until all have run.
+  while (!slots->slots.empty()) {
+    LocalSlot s = slots->slots.back();
+    slots->slots.pop_back();
+    s.destroy(s.value);
+  }
+  g->locals() = nullptr;
+  delete slots;
+}
+
+}  // namespace green::detail
