@@ -15,8 +15,12 @@ PREFIX   ?= /usr/local
 BUILD    := build
 OPT      ?= -O2
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fPIC -pthread -Iruntime/include -Iruntime
+# The library calls its own functions directly: nobody interposes greenshim's internals.
+LIB_CXXFLAGS := -fno-semantic-interposition
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
-LIBS     := -lev -lboost_context -ldl -pthread
+# Boost.Context is linked in statically: its three assembly routines then need no PLT hop
+# on every switch, and a preloaded library drags no Boost .so into the program.
+LIBS     := -lev -Wl,-Bstatic -lboost_context -Wl,-Bdynamic -Wl,--exclude-libs,ALL -ldl -pthread
 
 DEB_PKGS := libev-dev libboost-context-dev libgtest-dev
 DEPS_OK  := $(BUILD)/.deps-ok
@@ -58,7 +62,7 @@ deps: $(DEPS_OK)
 # --- the library -----------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.cpp $(HEADERS) $(wildcard runtime/*.hpp shim/*.hpp shim/*.def) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(LIB_CXXFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	$(CXX) -shared -o $@ $^ $(LIBS)

@@ -41,7 +41,7 @@ Config load() {
   Config c{};
   c.stack_size = env_size("GREEN_STACK_SIZE", 256 * 1024, 16 * 1024);
   c.stack_pool = env_size("GREEN_STACK_POOL", 1024, 0);
-  c.switch_budget = static_cast<int>(env_size("GREEN_POLL_EVERY", 128, 1));
+  c.poll_interval_ns = static_cast<long>(env_size("GREEN_POLL_US", 50, 1)) * 1000;
   const char* quiet = std::getenv("GREEN_QUIET");
   c.report_errors = !(quiet != nullptr && quiet[0] == '1');
   return c;

@@ -8,7 +8,7 @@ namespace green::detail {
 struct Config {
   std::size_t stack_size;       // GREEN_STACK_SIZE: usable bytes per greenlet stack
   std::size_t stack_pool;       // GREEN_STACK_POOL: stacks kept for reuse per hub
-  int switch_budget;            // GREEN_POLL_EVERY: switches between two I/O polls
+  long poll_interval_ns;        // GREEN_POLL_US: longest run of ready greenlets between polls
   bool report_errors;           // GREEN_QUIET=1 silences the one-line failure reports
 };
 

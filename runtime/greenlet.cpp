@@ -69,12 +69,7 @@ bool joinall(std::initializer_list<AnyGreenlet> greenlets, Duration timeout) {
 
 void sleep(Duration d) {
   auto& hub = detail::Hub::current();
-  if (d <= Duration::zero()) {
-    detail::throw_if_pending();
-    hub.yield();
-    detail::throw_if_pending();
-    return;
-  }
+  if (d <= Duration::zero()) return yield();
   const detail::Deadline deadline = detail::deadline_after(d);
   for (;;) {
     const detail::Wake w = hub.park(deadline);
@@ -83,7 +78,13 @@ void sleep(Duration d) {
   }
 }
 
-void yield() { sleep(Duration::zero()); }
+void yield() {
+  auto& hub = detail::Hub::current();
+  detail::GreenletImpl* self = hub.running();
+  if (__builtin_expect(self->has_pending(), 0)) std::rethrow_exception(self->take_pending());
+  hub.yield();
+  if (__builtin_expect(self->has_pending(), 0)) std::rethrow_exception(self->take_pending());
+}
 
 AnyGreenlet getcurrent() {
   auto& hub = detail::Hub::current();

@@ -18,15 +18,14 @@
 
 namespace green::detail {
 
+thread_local Hub* tls_hub __attribute__((tls_model("initial-exec"))) = nullptr;
+
 static_assert(sizeof(ev_timer) <= sizeof(TimerSlot::raw), "TimerSlot too small for ev_timer");
 
 namespace {
 
-// initial-exec: the hub pointer is read on every switch and every hook; the default
-// global-dynamic model would call __tls_get_addr each time. A few bytes of static TLS are
-// available even to a library loaded with LD_PRELOAD.
-__attribute__((tls_model("initial-exec"))) thread_local Hub* tls_hub = nullptr;
 thread_local std::unique_ptr<Hub> tls_owner;
+
 
 struct TimerData {
   TimerCallback cb;
@@ -72,21 +71,19 @@ struct Hub::SignalWatch {
   std::function<void()> handler;
 };
 
-Hub& Hub::current() {
-  if (tls_hub == nullptr) {
-    tls_owner = std::make_unique<Hub>();
-    tls_hub = tls_owner.get();
-  }
+Hub& Hub::create() {
+  tls_owner = std::make_unique<Hub>();
+  tls_hub = tls_owner.get();
   return *tls_hub;
 }
 
-Hub* Hub::current_if_exists() noexcept { return tls_hub; }
-
 Hub::Hub()
     : stacks_(config().stack_size, config().stack_pool),
-      budget_(config().switch_budget),
-      budget_reset_(config().switch_budget),
-      eh_(reinterpret_cast<EhState*>(abi::__cxa_get_globals())) {
+      budget_(kSwitchesPerClockCheck),
+      last_poll_ns_(now_ns()),
+      poll_interval_ns_(config().poll_interval_ns),
+      eh_(reinterpret_cast<EhState*>(abi::__cxa_get_globals())),
+      errno_(&errno) {
   // EVFLAG_NOSIGMASK: leave the program's signal mask alone. EVFLAG_NOENV: LIBEV_FLAGS
   // belongs to whatever program we are loaded into, not to us.
   loop_ = ev_loop_new(static_cast<unsigned>(EVBACKEND_EPOLL) | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
@@ -124,7 +121,7 @@ void Hub::entry(fiber::Transfer t) noexcept {
   hub->after_switch(t);
   GreenletImpl* self = hub->current_;
   *hub->eh_ = EhState{};
-  errno = 0;
+  *hub->errno_ = 0;
   if (self->pending_) {
     // Killed before it ever ran: gevent does not run the body then, nor do we.
     self->killed_ = true;
@@ -161,6 +158,11 @@ void Hub::finish_current() noexcept {
   std::abort();  // a dead greenlet is never resumed
 }
 
+bool Hub::clock_says_poll() noexcept {
+  budget_ = kSwitchesPerClockCheck;
+  return now_ns() - last_poll_ns_ >= poll_interval_ns_;
+}
+
 void Hub::reap(GreenletImpl* g) noexcept {
   stacks_.release(g->stack_);
   g->stack_ = {};
@@ -168,41 +170,14 @@ void Hub::reap(GreenletImpl* g) noexcept {
   std::shared_ptr<GreenletImpl> last = std::move(g->self_);  // may free g
 }
 
-void Hub::switch_to(GreenletImpl* to) noexcept {
-  GreenletImpl* from = current_;
-  from->errno_ = errno;
-  from->eh_ = *eh_;
-  current_ = to;
-  to->state_ = GreenletImpl::State::running;
-  fiber::Transfer t = fiber::jump(to->ctx_, from);
-  after_switch(t);
-  *eh_ = from->eh_;
-  errno = from->errno_;
-}
 
-void Hub::after_switch(fiber::Transfer t) noexcept {
-  auto* prev = static_cast<GreenletImpl*>(t.data);
-  prev->ctx_ = t.fctx;
-  if (prev->state_ == GreenletImpl::State::dead) reap(prev);
-}
 
-void Hub::switch_away() noexcept {
-  GreenletImpl* next = nullptr;
-  if (budget_ > 0) {
-    --budget_;
-    next = runq_.pop();
-  }
-  if (next == nullptr) next = hub_g_.get();
-  if (next == current_) {  // it yielded with nobody else ready
-    current_->state_ = GreenletImpl::State::running;
-    return;
-  }
-  switch_to(next);
-}
+
 
 void Hub::loop() {
   for (;;) {
-    budget_ = budget_reset_;
+    budget_ = kSwitchesPerClockCheck;
+    last_poll_ns_ = now_ns();
     if (runq_.empty()) {
       const int alive = ev_run(loop_, EVRUN_ONCE);
       if (runq_.empty() && alive == 0) {
@@ -261,13 +236,6 @@ bool Hub::wake(GreenletImpl* g, Wake why) noexcept {
   return true;
 }
 
-void Hub::yield() noexcept {
-  GreenletImpl* self = current_;
-  self->wake_ = Wake::none;
-  self->state_ = GreenletImpl::State::ready;
-  runq_.push(self);
-  switch_away();
-}
 
 void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept {
   if (g->state_ == GreenletImpl::State::dead) return;

@@ -3,7 +3,7 @@
 // It owns the thread's libev loop, which runs in a fiber of its own (the hub greenlet);
 // the thread's original stack is the main greenlet. A greenlet that blocks parks: it
 // gives up the CPU, directly to the next ready greenlet when there is one (two switches
-// per yield round trip, not four), else to the hub, which polls. Every `switch_budget`
+// per yield round trip, not four), else to the hub, which polls. After GREEN_POLL_US of
 // direct switches the hub gets the CPU anyway, so I/O and timers are never starved by
 // greenlets that only yield to each other. Ready greenlets run in FIFO order.
 #pragma once
@@ -22,6 +22,10 @@
 struct ev_loop;
 
 namespace green::detail {
+
+// Direct switches between two looks at the clock: reading it costs about as much as a
+// switch, so it is not done on each.
+inline constexpr int kSwitchesPerClockCheck = 64;
 
 struct RunQueue {
   GreenletImpl* head = nullptr;
@@ -43,12 +47,21 @@ struct RunQueue {
   }
 };
 
+class Hub;
+// initial-exec: the hub pointer is read on every switch and every hook; the default
+// global-dynamic model would call __tls_get_addr each time. A few bytes of static TLS are
+// available even to a library loaded with LD_PRELOAD.
+extern thread_local Hub* tls_hub __attribute__((tls_model("initial-exec")));
+
 class Hub {
  public:
   // This thread's hub, created on first use.
-  static Hub& current();
+  static Hub& current() {
+    if (__builtin_expect(tls_hub != nullptr, 1)) return *tls_hub;
+    return create();
+  }
   // This thread's hub if one exists; never creates.
-  static Hub* current_if_exists() noexcept;
+  static Hub* current_if_exists() noexcept { return tls_hub; }
 
   Hub();
   ~Hub();
@@ -67,6 +80,8 @@ class Hub {
   bool wake(GreenletImpl* g, Wake why) noexcept;
   // Lets every ready greenlet run once.
   void yield() noexcept;
+  // Whether ready greenlets have run back to back long enough that the hub must poll.
+  bool poll_due() noexcept;
   void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept;
   // Parks until `fd` is ready for `events` (EV_READ/EV_WRITE bits as POLLIN/POLLOUT-like
   // flags: 1 = read, 2 = write) or the deadline.
@@ -87,12 +102,14 @@ class Hub {
   class MainGreenlet;
   struct SignalWatch;
 
+  static Hub& create();
   static void entry(fiber::Transfer t) noexcept;
   void switch_to(GreenletImpl* to) noexcept;
   void after_switch(fiber::Transfer t) noexcept;
   void switch_away() noexcept;
   [[noreturn]] void finish_current() noexcept;
   void reap(GreenletImpl* g) noexcept;
+  bool clock_says_poll() noexcept;
   void loop();
 
   struct ev_loop* loop_;
@@ -101,10 +118,60 @@ class Hub {
   std::shared_ptr<GreenletImpl> main_;
   std::shared_ptr<GreenletImpl> hub_g_;
   StackPool stacks_;
-  int budget_;
-  int budget_reset_;
+  int budget_;                 // direct switches left before the next clock check
+  std::int64_t last_poll_ns_;  // when the hub last polled libev
+  std::int64_t poll_interval_ns_;
   EhState* eh_;
+  int* errno_;
   std::vector<std::unique_ptr<SignalWatch>> signals_;
 };
+
+// The switch path is inline, down to the one jump: every frame between a greenlet's code
+// and jump_fcontext is a return the CPU mispredicts after the switch.
+
+#define GREEN_HOT inline __attribute__((always_inline))
+
+GREEN_HOT void Hub::after_switch(fiber::Transfer t) noexcept {
+  auto* prev = static_cast<GreenletImpl*>(t.data);
+  prev->ctx_ = t.fctx;
+  if (__builtin_expect(prev->state_ == GreenletImpl::State::dead, 0)) reap(prev);
+}
+
+GREEN_HOT void Hub::switch_to(GreenletImpl* to) noexcept {
+  GreenletImpl* from = current_;
+  from->errno_ = *errno_;
+  from->eh_ = *eh_;
+  current_ = to;
+  to->state_ = GreenletImpl::State::running;
+  fiber::Transfer t = fiber::jump(to->ctx_, from);
+  after_switch(t);
+  *eh_ = from->eh_;
+  *errno_ = from->errno_;
+}
+
+GREEN_HOT bool Hub::poll_due() noexcept {
+  if (__builtin_expect(--budget_ > 0, 1)) return false;
+  return clock_says_poll();
+}
+
+GREEN_HOT void Hub::switch_away() noexcept {
+  GreenletImpl* next = poll_due() ? nullptr : runq_.pop();
+  if (next == nullptr) next = hub_g_.get();
+  if (next == current_) {  // it yielded with nobody else ready
+    current_->state_ = GreenletImpl::State::running;
+    return;
+  }
+  switch_to(next);
+}
+
+GREEN_HOT void Hub::yield() noexcept {
+  GreenletImpl* self = current_;
+  self->wake_ = Wake::none;
+  self->state_ = GreenletImpl::State::ready;
+  runq_.push(self);
+  switch_away();
+}
+
+#undef GREEN_HOT
 
 }  // namespace green::detail
