@@ -19,6 +19,7 @@
 namespace green::detail {
 
 thread_local Hub* tls_hub __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local int tls_no_hooks __attribute__((tls_model("initial-exec"))) = 0;
 
 static_assert(sizeof(ev_timer) <= sizeof(TimerSlot::raw), "TimerSlot too small for ev_timer");
 
@@ -72,6 +73,7 @@ struct Hub::SignalWatch {
 };
 
 Hub& Hub::create() {
+  NoHooks guard;
   tls_owner = std::make_unique<Hub>();
   tls_hub = tls_owner.get();
   return *tls_hub;
@@ -246,7 +248,7 @@ void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source)
   wake(g, Wake::interrupted);
 }
 
-Wake Hub::wait_fd(int fd, int events, Deadline deadline) noexcept {
+Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexcept {
   GreenletImpl* self = current_;
   ev_io w;
   ev_io_init(&w, [](struct ev_loop*, ev_io* io, int) {
@@ -254,10 +256,53 @@ Wake Hub::wait_fd(int fd, int events, Deadline deadline) noexcept {
     g->hub_->wake(g, Wake::notified);
   }, fd, ((events & 1) ? EV_READ : 0) | ((events & 2) ? EV_WRITE : 0));
   w.data = self;
+  FdWait link;
+  link.g = self;
+  link.io = &w;
+  if (list != nullptr) list->push(&link);
   ev_io_start(loop_, &w);
-  Wake r = park(deadline);
-  ev_io_stop(loop_, &w);
+  const Wake r = park(deadline);
+  if (!link.closed) {
+    ev_io_stop(loop_, &w);
+    if (list != nullptr) list->remove(&link);
+  }
+  return link.closed ? Wake::closed : r;
+}
+
+Wake Hub::wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline) noexcept {
+  GreenletImpl* self = current_;
+  constexpr std::size_t kInline = 16;
+  ev_io inline_watchers[kInline];
+  std::unique_ptr<ev_io[]> heap;
+  ev_io* ws = inline_watchers;
+  if (n > kInline) {
+    heap.reset(new (std::nothrow) ev_io[n]);
+    if (!heap) return Wake::interrupted;
+    ws = heap.get();
+  }
+  std::size_t started = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fds[i] < 0 || events[i] == 0) continue;
+    ev_io_init(&ws[started], [](struct ev_loop*, ev_io* io, int) {
+      auto* g = static_cast<GreenletImpl*>(io->data);
+      g->hub_->wake(g, Wake::notified);
+    }, fds[i], ((events[i] & 1) ? EV_READ : 0) | ((events[i] & 2) ? EV_WRITE : 0));
+    ws[started].data = self;
+    ev_io_start(loop_, &ws[started]);
+    ++started;
+  }
+  const Wake r = park(deadline);
+  for (std::size_t i = 0; i < started; ++i) ev_io_stop(loop_, &ws[i]);
   return r;
+}
+
+void Hub::close_fd_waits(FdWaitList& list) noexcept {
+  while (FdWait* w = list.head) {
+    list.remove(w);
+    ev_io_stop(loop_, static_cast<ev_io*>(w->io));
+    w->closed = true;
+    wake(w->g, Wake::notified);
+  }
 }
 
 void Hub::timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg) {
@@ -285,6 +330,7 @@ void Hub::timer_stop(TimerSlot& slot) noexcept {
 }
 
 int Hub::signal_add(int signum, std::function<void()> handler) {
+  NoHooks guard;  // libev installs its handler and its wake-up pipe here
   static int next_id = 0;
   auto s = std::make_unique<SignalWatch>();
   s->hub = this;

@@ -52,6 +52,39 @@ class Hub;
 // global-dynamic model would call __tls_get_addr each time. A few bytes of static TLS are
 // available even to a library loaded with LD_PRELOAD.
 extern thread_local Hub* tls_hub __attribute__((tls_model("initial-exec")));
+// Non-zero while the runtime calls into libev or libc from a greenlet: the shim's hooks
+// must then pass straight through (libev's own pipe(), fcntl(), sigaction()).
+extern thread_local int tls_no_hooks __attribute__((tls_model("initial-exec")));
+
+struct NoHooks {
+  NoHooks() noexcept { ++tls_no_hooks; }
+  ~NoHooks() { --tls_no_hooks; }
+  NoHooks(const NoHooks&) = delete;
+  NoHooks& operator=(const NoHooks&) = delete;
+};
+
+// A greenlet parked on an fd, linked into that fd's list so that close() can wake it.
+struct FdWait {
+  GreenletImpl* g = nullptr;
+  FdWait* prev = nullptr;
+  FdWait* next = nullptr;
+  void* io = nullptr;      // the libev watcher, on the waiter's stack
+  bool closed = false;     // set when close() of the fd woke it
+};
+struct FdWaitList {
+  FdWait* head = nullptr;
+  void push(FdWait* w) noexcept {
+    w->next = head;
+    w->prev = nullptr;
+    if (head != nullptr) head->prev = w;
+    head = w;
+  }
+  void remove(FdWait* w) noexcept {
+    if (w->prev != nullptr) w->prev->next = w->next; else if (head == w) head = w->next;
+    if (w->next != nullptr) w->next->prev = w->prev;
+    w->prev = w->next = nullptr;
+  }
+};
 
 class Hub {
  public:
@@ -85,7 +118,20 @@ class Hub {
   void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept;
   // Parks until `fd` is ready for `events` (EV_READ/EV_WRITE bits as POLLIN/POLLOUT-like
   // flags: 1 = read, 2 = write) or the deadline.
-  Wake wait_fd(int fd, int events, Deadline deadline) noexcept;
+  // With `list`, the wait is registered there so that close_fd_waits() can end it.
+  Wake wait_fd(int fd, int events, Deadline deadline, FdWaitList* list = nullptr) noexcept;
+  // Stops every wait in `list` and wakes its greenlet with FdWait::closed set; called
+  // before the fd is really closed, so libev never watches a closed or reused fd.
+  void close_fd_waits(FdWaitList& list) noexcept;
+
+  // Parks until any of `n` fds is ready for its events (1 = read, 2 = write) or the
+  // deadline; the caller asks the kernel which (poll with a zero timeout).
+  Wake wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline) noexcept;
+
+  // Runs `fn` on a real helper thread (for calls no hook can make cooperative, such as
+  // glibc's name resolution) while the calling greenlet parks. Always waits for `fn` to
+  // finish, even if interrupted meanwhile: `fn` may use the caller's stack.
+  void offload(std::function<void()> fn);
 
   void timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg);
   void timer_stop(TimerSlot& slot) noexcept;
@@ -101,6 +147,8 @@ class Hub {
   class HubGreenlet;
   class MainGreenlet;
   struct SignalWatch;
+  struct Offloads;
+  friend struct Offloads;
 
   static Hub& create();
   static void entry(fiber::Transfer t) noexcept;
@@ -124,6 +172,7 @@ class Hub {
   EhState* eh_;
   int* errno_;
   std::vector<std::unique_ptr<SignalWatch>> signals_;
+  Offloads* offloads_ = nullptr;  // never freed: worker threads may outlive the hub
 };
 
 // The switch path is inline, down to the one jump: every frame between a greenlet's code

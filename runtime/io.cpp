@@ -14,6 +14,7 @@ bool wait_fd(int fd, int events, Duration timeout) {
   const detail::Wake w =
       detail::Hub::current().wait_fd(fd, events, detail::deadline_after(timeout));
   detail::raise_for(w);
+  if (w == detail::Wake::closed) throw std::system_error(EBADF, std::generic_category(), "green: fd closed while waiting");
   return w == detail::Wake::notified;
 }
 

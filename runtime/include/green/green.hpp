@@ -13,3 +13,4 @@
 #include "semaphore.hpp"
 #include "signal.hpp"
 #include "timeout.hpp"
+#include "patch.hpp"

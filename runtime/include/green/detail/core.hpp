@@ -33,6 +33,7 @@ enum class Wake : std::uint8_t {
   timed_out,    // its own deadline passed
   interrupted,  // an exception (kill, Timeout) is pending for it
   loop_exit,    // nothing can ever wake it: every greenlet is blocked and no watcher is active
+  closed,       // the fd it waited on was closed by another greenlet
 };
 
 class GreenletImpl;

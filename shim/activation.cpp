@@ -1,0 +1,103 @@
+// When the hooks are live. Under LD_PRELOAD: from load, unless GREEN_DISABLE=1. Linked
+// explicitly: inert until green::patch_all() (C: green_patch_all()).
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "green/green.h"
+#include "green/patch.hpp"
+#include "hook.hpp"
+
+namespace green::shim {
+
+bool hooks_active = false;
+bool real_resolved = false;
+
+namespace {
+
+bool preload_mode = false;
+thread_local bool tls_adopt_checked __attribute__((tls_model("initial-exec"))) = false;
+
+// Whether the LD_PRELOAD list names this library (by path, or by file name).
+bool preloaded() {
+  const char* list = getenv("LD_PRELOAD");
+  if (list == nullptr) return false;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&preloaded), &info) == 0 || info.dli_fname == nullptr) {
+    return false;
+  }
+  char self[PATH_MAX];
+  if (realpath(info.dli_fname, self) == nullptr) return false;
+  const char* self_base = strrchr(self, '/');
+  self_base = self_base ? self_base + 1 : self;
+  std::string entries(list);
+  for (char& c : entries) {
+    if (c == ':') c = ' ';
+  }
+  size_t pos = 0;
+  while (pos < entries.size()) {
+    size_t end = entries.find(' ', pos);
+    if (end == std::string::npos) end = entries.size();
+    std::string e = entries.substr(pos, end - pos);
+    pos = end + 1;
+    if (e.empty()) continue;
+    char resolved[PATH_MAX];
+    if (realpath(e.c_str(), resolved) != nullptr && strcmp(resolved, self) == 0) return true;
+    const char* base = strrchr(e.c_str(), '/');
+    if (strcmp(base ? base + 1 : e.c_str(), self_base) == 0) return true;
+  }
+  return false;
+}
+
+__attribute__((constructor(101))) void on_load() {
+  resolve_real();
+  const char* disable = getenv("GREEN_DISABLE");
+  if (disable != nullptr && disable[0] == '1') return;
+  if (preloaded()) {
+    preload_mode = true;
+    hooks_active = true;
+  }
+}
+
+}  // namespace
+
+detail::Hub* adopt_thread() noexcept {
+  if (tls_adopt_checked) return nullptr;
+  tls_adopt_checked = true;
+  // Only the main thread becomes a hub by itself; other threads are greenlets (made by
+  // pthread_create) or real threads that the hooks leave alone.
+  if (!preload_mode || syscall(SYS_gettid) != getpid()) return nullptr;
+  try {
+    return &detail::Hub::current();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+}  // namespace green::shim
+
+namespace green {
+
+void patch_all() {
+  shim::resolve_real();
+  detail::Hub::current();  // the calling thread's hub, so its main greenlet is ready
+  shim::hooks_active = true;
+}
+
+bool patched() noexcept { return shim::hooks_active; }
+
+}  // namespace green
+
+extern "C" __attribute__((visibility("default"))) int green_patch_all(void) {
+  try {
+    green::patch_all();
+    return 0;
+  } catch (...) {
+    return -1;
+  }
+}

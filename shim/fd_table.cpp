@@ -1,0 +1,108 @@
+#include "fd_table.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "real.hpp"
+
+namespace green::shim {
+
+namespace {
+
+// Two-level table: chunks are installed once with a CAS and never freed, so readers on any
+// thread need no lock (slots themselves are touched by the fd's own greenlets only).
+constexpr int kChunkBits = 10;
+constexpr int kChunkSize = 1 << kChunkBits;
+constexpr int kChunks = 1 << 12;  // 4M fds
+std::atomic<FdState*> chunks[kChunks];
+
+std::int64_t timeval_ns(const timeval& tv) {
+  return static_cast<std::int64_t>(tv.tv_sec) * 1000000000 + tv.tv_usec * 1000;
+}
+
+}  // namespace
+
+FdState* fd_state(int fd) noexcept {
+  if (fd < 0 || fd >= kChunks * kChunkSize) return nullptr;
+  std::atomic<FdState*>& slot = chunks[fd >> kChunkBits];
+  FdState* chunk = slot.load(std::memory_order_acquire);
+  if (chunk == nullptr) {
+    auto* fresh = new (std::nothrow) FdState[kChunkSize];
+    if (fresh == nullptr) return nullptr;
+    if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel)) {
+      chunk = fresh;
+    } else {
+      delete[] fresh;
+    }
+  }
+  return &chunk[fd & (kChunkSize - 1)];
+}
+
+void fd_classify(int fd, FdState& st) noexcept {
+  struct stat sb;
+  if (::fstat(fd, &sb) != 0) {
+    st.mode = FdState::Mode::passthrough;  // EBADF and the like: libc reports it
+    return;
+  }
+  const int flags = REAL(fcntl)(fd, F_GETFL);
+  st.user_nonblock = flags >= 0 && (flags & O_NONBLOCK) != 0;
+  if (S_ISSOCK(sb.st_mode)) {
+    st.is_socket = true;
+    st.mode = FdState::Mode::owned;
+    if (!st.user_nonblock && flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
+    timeval tv{};
+    socklen_t len = sizeof tv;
+    if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0) st.rcv_timeout_ns = timeval_ns(tv);
+    len = sizeof tv;
+    if (REAL(getsockopt)(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0) st.snd_timeout_ns = timeval_ns(tv);
+  } else if (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode)) {
+    st.mode = FdState::Mode::foreign;
+  } else {
+    st.mode = FdState::Mode::passthrough;
+  }
+}
+
+void fd_created(int fd, bool is_socket, bool user_nonblock) noexcept {
+  FdState* st = fd_state(fd);
+  if (st == nullptr) return;
+  st->is_socket = is_socket;
+  st->user_nonblock = user_nonblock;
+  st->rcv_timeout_ns = st->snd_timeout_ns = 0;
+  if (is_socket) {
+    st->mode = FdState::Mode::owned;
+    if (!user_nonblock) {
+      const int flags = REAL(fcntl)(fd, F_GETFL);
+      if (flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
+    }
+  } else {
+    st->mode = FdState::Mode::foreign;
+  }
+}
+
+void fd_closing(detail::Hub* hub, int fd) noexcept {
+  FdState* st = fd_state(fd);
+  if (st == nullptr) return;
+  if (hub != nullptr) hub->close_fd_waits(st->waiters);
+  st->mode = FdState::Mode::unknown;
+  st->user_nonblock = false;
+  st->is_socket = false;
+  st->rcv_timeout_ns = st->snd_timeout_ns = 0;
+  ++st->generation;
+}
+
+void fd_duplicated(int from, int to) noexcept {
+  FdState* a = fd_state(from);
+  FdState* b = fd_state(to);
+  if (a == nullptr || b == nullptr) return;
+  b->mode = a->mode;
+  b->user_nonblock = a->user_nonblock;
+  b->is_socket = a->is_socket;
+  b->rcv_timeout_ns = a->rcv_timeout_ns;
+  b->snd_timeout_ns = a->snd_timeout_ns;
+}
+
+}  // namespace green::shim

@@ -1,0 +1,51 @@
+// The one owner of per-fd state: how greenshim treats each fd, the user's view of
+// O_NONBLOCK, SO_RCVTIMEO/SO_SNDTIMEO, and who waits on it.
+//
+// Modes, decided when the fd is created through a hook or, for any other fd, on its first
+// blocking call (fstat):
+//
+//   unknown ──create via socket()/accept()/socketpair()──► owned
+//      │                                                   (real O_NONBLOCK set by us;
+//      │                                                    try, EAGAIN → park, retry)
+//      ├──first use, fstat says socket ──────────────────► owned (adopted)
+//      ├──first use, pipe/FIFO/tty/char device ──────────► foreign
+//      │      (real flag left alone: the file description may be shared with other
+//      │       processes; park until ready, then make the real call)
+//      └──first use, regular file/dir/block device ──────► passthrough
+//   close() ─────────────────────────────────────────────► unknown, generation + 1
+//
+// Pipes made by pipe()/pipe2() start foreign for the same reason: their ends are handed to
+// child processes, which must not inherit an O_NONBLOCK they never asked for.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "hub.hpp"
+
+namespace green::shim {
+
+struct FdState {
+  enum class Mode : std::uint8_t { unknown, owned, foreign, passthrough };
+  Mode mode = Mode::unknown;
+  bool user_nonblock = false;   // the user's O_NONBLOCK (owned fds: the real flag is ours)
+  bool is_socket = false;
+  std::int64_t rcv_timeout_ns = 0;  // SO_RCVTIMEO; 0 = none
+  std::int64_t snd_timeout_ns = 0;  // SO_SNDTIMEO; 0 = none
+  std::uint32_t generation = 0;     // bumped at close: a stale wake-up cannot match
+  detail::FdWaitList waiters;
+};
+
+// Returns the state of `fd` (creating its slot), or nullptr for a negative or huge fd.
+FdState* fd_state(int fd) noexcept;
+// Decides the mode of an fd seen for the first time.
+void fd_classify(int fd, FdState& st) noexcept;
+// Records an fd just created by a hook: sockets become owned (real O_NONBLOCK), pipes
+// foreign. `user_nonblock` is what the caller asked for (SOCK_NONBLOCK, O_NONBLOCK).
+void fd_created(int fd, bool is_socket, bool user_nonblock) noexcept;
+// Forgets `fd` (it is being closed): wakes its waiters with EBADF, bumps the generation.
+void fd_closing(detail::Hub* hub, int fd) noexcept;
+// Copies the state of `from` to `to` (dup): they share one file description.
+void fd_duplicated(int from, int to) noexcept;
+
+}  // namespace green::shim

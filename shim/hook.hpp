@@ -1,0 +1,41 @@
+// How an interposer is declared, and the one bypass test every interposer starts with.
+//
+// GREEN_HOOK(ret, name, params) defines the exported libc-named function. Its body asks
+// green_context() for the hub to park on; nullptr means "go straight to REAL(name)":
+// hooks inactive, before init, on the hub fiber (libev's own calls), inside the runtime
+// (NoHooks), or a thread that is not a greenlet.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+
+#include "hub.hpp"
+#include "real.hpp"
+
+#define GREEN_HOOK(ret, name, params) extern "C" __attribute__((visibility("default"))) ret name params
+
+namespace green::shim {
+
+// Process-wide switch: set at load under LD_PRELOAD (unless GREEN_DISABLE=1) or by
+// green::patch_all().
+extern bool hooks_active;
+extern bool real_resolved;
+
+// Makes this OS thread's hub if it should have one (the main thread under LD_PRELOAD).
+detail::Hub* adopt_thread() noexcept;
+
+inline detail::Hub* green_context() noexcept {
+  if (__builtin_expect(!real_resolved, 0)) resolve_real();
+  if (!hooks_active) return nullptr;
+  detail::Hub* h = detail::tls_hub;
+  if (__builtin_expect(h == nullptr, 0)) h = adopt_thread();
+  if (h == nullptr || h->in_hub_fiber() || detail::tls_no_hooks != 0) return nullptr;
+  return h;
+}
+
+// Calls into libc that must not re-enter the hooks (resolver threads, our own writes).
+inline void ensure_real() noexcept {
+  if (__builtin_expect(!real_resolved, 0)) resolve_real();
+}
+
+}  // namespace green::shim

@@ -1,0 +1,29 @@
+// Parking for the hooks that wait on time alone (sleeps, and polls that found nothing).
+#pragma once
+
+#include <ctime>
+
+#include "hook.hpp"
+
+namespace green::shim {
+
+inline std::int64_t timespec_ns(const timespec& ts) {
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+inline timespec ns_timespec(std::int64_t ns) {
+  if (ns < 0) ns = 0;
+  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+inline bool valid_timespec(const timespec& ts) {
+  return ts.tv_sec >= 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000;
+}
+// A poll/select timeout in ms (negative = none) as a deadline.
+inline detail::Deadline ms_deadline(int ms) {
+  return ms < 0 ? detail::kNoDeadline : detail::now_ns() + static_cast<std::int64_t>(ms) * 1000000;
+}
+
+// Parks until `deadline`. Returns 0, or -1 with errno EINTR if interrupted (a pending
+// C++ exception from the API is thrown instead).
+int park_until(detail::Hub* hub, detail::Deadline deadline);
+
+}  // namespace green::shim

@@ -1,0 +1,187 @@
+// Socket hooks: creation, accept, connect, the recv/send families, options.
+//
+// Sockets made by a greenlet are non-blocking underneath (fd_table.hpp); what the program
+// sees is libc's behaviour for the blocking mode it chose. SIGPIPE is raised exactly when
+// libc would raise it: we pass the caller's flags through, never adding MSG_NOSIGNAL.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "write_all.hpp"
+
+using namespace green::shim;
+
+extern "C" void __chk_fail(void) __attribute__((noreturn));
+
+namespace {
+
+std::int64_t timeval_ns(const void* v) {
+  const auto* tv = static_cast<const timeval*>(v);
+  return static_cast<std::int64_t>(tv->tv_sec) * 1000000000 + tv->tv_usec * 1000;
+}
+
+// Sockets created outside a greenlet (a real thread, hooks off) are left for
+// fd_classify() to adopt at their first blocking call from a greenlet.
+void created(int fd, int type) {
+  if (fd >= 0 && green_context() != nullptr) fd_created(fd, true, (type & SOCK_NONBLOCK) != 0);
+}
+
+// A recv that must fill the whole buffer (MSG_WAITALL) on a socket that is non-blocking
+// underneath: the kernel returns what it has, so keep receiving until full, EOF or error.
+template <class Op>
+ssize_t recv_all(int fd, size_t len, Op op) {
+  size_t done = 0;
+  for (;;) {
+    const ssize_t r = io_call(fd, kRead, [&] { return op(done); });
+    if (r < 0) return done > 0 ? static_cast<ssize_t>(done) : -1;
+    done += static_cast<size_t>(r);
+    if (r == 0 || done >= len) return static_cast<ssize_t>(done);
+  }
+}
+
+}  // namespace
+
+GREEN_HOOK(int, socket, (int domain, int type, int protocol)) {
+  ensure_real();
+  const int fd = REAL(socket)(domain, type, protocol);
+  created(fd, type);
+  return fd;
+}
+
+GREEN_HOOK(int, socketpair, (int domain, int type, int protocol, int sv[2])) {
+  ensure_real();
+  const int r = REAL(socketpair)(domain, type, protocol, sv);
+  if (r == 0) {
+    created(sv[0], type);
+    created(sv[1], type);
+  }
+  return r;
+}
+
+GREEN_HOOK(int, accept4, (int fd, struct sockaddr* addr, socklen_t* len, int flags)) {
+  const int r = io_call(fd, kRead, [&] { return REAL(accept4)(fd, addr, len, flags); });
+  created(r, (flags & SOCK_NONBLOCK) ? SOCK_NONBLOCK : 0);
+  return r;
+}
+
+GREEN_HOOK(int, accept, (int fd, struct sockaddr* addr, socklen_t* len)) {
+  return accept4(fd, addr, len, 0);
+}
+
+GREEN_HOOK(int, connect, (int fd, const struct sockaddr* addr, socklen_t len)) {
+  green::detail::Hub* hub = green_context();
+  FdState* st = cooperative_fd(hub, fd);
+  if (st == nullptr || st->mode != FdState::Mode::owned) return REAL(connect)(fd, addr, len);
+  int r = REAL(connect)(fd, addr, len);
+  // AF_UNIX reports a full backlog as EAGAIN where a blocking connect would wait.
+  while (r < 0 && errno == EAGAIN) {
+    if (after_wake(hub->wait_fd(fd, kWrite, io_deadline(*st, kWrite), &st->waiters)) == Resume::fail) {
+      return -1;
+    }
+    r = REAL(connect)(fd, addr, len);
+  }
+  if (r == 0 || errno != EINPROGRESS) return r;
+  // Linux: a blocking connect that outlives SO_SNDTIMEO fails with EINPROGRESS.
+  const green::detail::Wake w = hub->wait_fd(fd, kWrite, io_deadline(*st, kWrite), &st->waiters);
+  if (w == green::detail::Wake::timed_out) {
+    errno = EINPROGRESS;
+    return -1;
+  }
+  if (after_wake(w) == Resume::fail) return -1;
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return -1;
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+GREEN_HOOK(int, shutdown, (int fd, int how)) {
+  ensure_real();
+  return REAL(shutdown)(fd, how);
+}
+
+GREEN_HOOK(int, setsockopt, (int fd, int level, int name, const void* value, socklen_t len)) {
+  ensure_real();
+  const int r = REAL(setsockopt)(fd, level, name, value, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+      len >= sizeof(timeval)) {
+    if (FdState* st = fd_state(fd)) {
+      (name == SO_RCVTIMEO ? st->rcv_timeout_ns : st->snd_timeout_ns) = timeval_ns(value);
+    }
+  }
+  return r;
+}
+
+GREEN_HOOK(int, getsockopt, (int fd, int level, int name, void* value, socklen_t* len)) {
+  ensure_real();
+  return REAL(getsockopt)(fd, level, name, value, len);
+}
+
+GREEN_HOOK(ssize_t, recv, (int fd, void* buf, size_t n, int flags)) {
+  if (flags & MSG_DONTWAIT) return REAL(recv)(fd, buf, n, flags);
+  if ((flags & MSG_WAITALL) && n > 0) {
+    return recv_all(fd, n, [&](size_t done) {
+      return REAL(recv)(fd, static_cast<char*>(buf) + done, n - done, flags);
+    });
+  }
+  return io_call(fd, kRead, [&] { return REAL(recv)(fd, buf, n, flags); });
+}
+
+GREEN_HOOK(ssize_t, __recv_chk, (int fd, void* buf, size_t n, size_t buflen, int flags)) {
+  if (n > buflen) __chk_fail();
+  return recv(fd, buf, n, flags);
+}
+
+GREEN_HOOK(ssize_t, recvfrom, (int fd, void* buf, size_t n, int flags, struct sockaddr* addr,
+                               socklen_t* alen)) {
+  if (flags & MSG_DONTWAIT) return REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+  return io_call(fd, kRead, [&] { return REAL(recvfrom)(fd, buf, n, flags, addr, alen); });
+}
+
+GREEN_HOOK(ssize_t, __recvfrom_chk, (int fd, void* buf, size_t n, size_t buflen, int flags,
+                                     struct sockaddr* addr, socklen_t* alen)) {
+  if (n > buflen) __chk_fail();
+  return recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+GREEN_HOOK(ssize_t, recvmsg, (int fd, struct msghdr* msg, int flags)) {
+  if (flags & MSG_DONTWAIT) return REAL(recvmsg)(fd, msg, flags);
+  return io_call(fd, kRead, [&] { return REAL(recvmsg)(fd, msg, flags); });
+}
+
+GREEN_HOOK(ssize_t, send, (int fd, const void* buf, size_t n, int flags)) {
+  if (flags & MSG_DONTWAIT) return REAL(send)(fd, buf, n, flags);
+  return write_all(fd, n, [&](size_t done, size_t max) {
+    return REAL(send)(fd, static_cast<const char*>(buf) + done, max, flags);
+  });
+}
+
+GREEN_HOOK(ssize_t, sendto, (int fd, const void* buf, size_t n, int flags,
+                             const struct sockaddr* addr, socklen_t alen)) {
+  if (flags & MSG_DONTWAIT) return REAL(sendto)(fd, buf, n, flags, addr, alen);
+  // A datagram goes whole or not at all; a stream socket ignores the address.
+  return write_all(fd, n, [&](size_t done, size_t max) {
+    return REAL(sendto)(fd, static_cast<const char*>(buf) + done, max, flags, addr, alen);
+  });
+}
+
+GREEN_HOOK(ssize_t, sendmsg, (int fd, const struct msghdr* msg, int flags)) {
+  if (flags & MSG_DONTWAIT || msg == nullptr) return REAL(sendmsg)(fd, msg, flags);
+  const size_t total = iov_total(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+  return write_all(fd, total, [&](size_t done, size_t max) {
+    if (done == 0 && max == total) return REAL(sendmsg)(fd, msg, flags);
+    // Ancillary data (SCM_RIGHTS…) went with the first bytes; never send it twice.
+    IovWindow w(msg->msg_iov, static_cast<int>(msg->msg_iovlen), done, max);
+    msghdr rest = *msg;
+    rest.msg_iov = const_cast<iovec*>(w.data());
+    rest.msg_iovlen = static_cast<size_t>(w.size());
+    if (done > 0) {
+      rest.msg_control = nullptr;
+      rest.msg_controllen = 0;
+    }
+    return REAL(sendmsg)(fd, &rest, flags);
+  });
+}
