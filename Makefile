@@ -36,6 +36,13 @@ TEST_RUNTIME_BIN := $(BUILD)/tests/runtime_tests
 SEED_SRC  := $(wildcard demos/seeds/*.cpp)
 SEED_BIN  := $(patsubst demos/seeds/%.cpp,$(BUILD)/demos/seeds/%,$(SEED_SRC))
 TEST_DEMO_BIN := $(BUILD)/tests/demos_tests
+# Shim tests are plain POSIX programs that know nothing of greenshim: each runs twice,
+# without the shim and under LD_PRELOAD. *_green_test.cpp link the library and call
+# green::patch_all() to show concurrency through the API.
+SHIM_PLAIN_SRC := $(filter-out %_green_test.cpp,$(wildcard tests/shim/*_test.cpp))
+SHIM_PLAIN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_PLAIN_SRC))
+SHIM_GREEN_SRC := $(wildcard tests/shim/*_green_test.cpp)
+SHIM_GREEN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_GREEN_SRC))
 BENCH_SWITCH := $(BUILD)/bench/switch
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
@@ -80,8 +87,17 @@ $(TEST_DEMO_BIN): tests/demos/seeds_test.cpp $(SEED_BIN)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -DSEED_DIR='"$(abspath $(BUILD)/demos/seeds)"' -o $@ $< -lgtest -lgtest_main -pthread
 
-test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN)
-	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN)
+$(BUILD)/tests/shim/%_green_test: tests/shim/%_green_test.cpp $(LIB) $(HEADERS) $(wildcard tests/shim/*.hpp)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
+
+$(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
+
+test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(LIB)
+	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) \
+	  $(SHIM_PLAIN_BIN) $(addprefix preload:,$(SHIM_PLAIN_BIN))
 
 # --- benchmarks ------------------------------------------------------------------------
 $(BENCH_SWITCH): bench/switch.cpp $(LIB) $(HEADERS)

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <netdb.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>

@@ -82,6 +82,11 @@ class GreenletImpl {
     return e;
   }
   LocalSlots*& locals() noexcept { return locals_; }
+  const StackArea& stack() const noexcept { return stack_; }
+  // What made this greenlet: the C++ API, or the shim's pthread_create (which tags it
+  // so that a pthread_t can be checked without RTTI).
+  enum class Origin : std::uint8_t { api, pthread };
+  Origin origin = Origin::api;
   // The owning reference of a spawned greenlet (empty for a main greenlet).
   std::shared_ptr<GreenletImpl> shared() const noexcept { return self_; }
   friend GreenletImpl* current_greenlet() noexcept;

@@ -1,0 +1,386 @@
+// Thread hooks: pthread_create spawns a greenlet on the caller's hub instead of an OS
+// thread; everything that takes or returns a pthread_t understands greenlet threads.
+//
+// Departures from POSIX, all because greenlet threads share one OS thread:
+// - scheduling and affinity calls on a greenlet thread act on the hub's OS thread;
+// - pthread_kill() to a greenlet thread delivers the signal to the hub's OS thread;
+// - cancellation is deferred only (asynchronous cancel type is accepted and treated as
+//   deferred); pthread_exit and cancellation unwind with a C++ exception, so C cleanup
+//   handlers pushed by pthread_cleanup_push in C code are not run.
+#include "thread.hpp"
+
+#include <dlfcn.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+#include "config.hpp"
+#include "green/errors.hpp"
+#include "park.hpp"
+
+using namespace green::shim;
+namespace gd = green::detail;
+
+namespace green::shim {
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::unordered_map<pthread_t, std::shared_ptr<GreenThread>> threads;
+  gd::WaitQueue exits;  // main greenlet's pthread_exit waits here for the last thread
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;  // never destroyed: threads may outlive static dtors
+  return *r;
+}
+
+// GREEN_THREADS=real keeps every thread a real OS thread.
+bool green_threads_enabled() {
+  static const bool on = [] {
+    const char* v = getenv("GREEN_THREADS");
+    return v == nullptr || strcmp(v, "real") != 0;
+  }();
+  return on;
+}
+
+// GREEN_REAL_THREADS: a colon-separated list of shared-object file names (e.g.
+// "libjvm.so:libcuda.so"); a start routine inside one of them gets a real OS thread.
+bool start_routine_allowed_real(void* (*fn)(void*)) {
+  static const char* list = getenv("GREEN_REAL_THREADS");
+  if (list == nullptr || *list == '\0') return false;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(fn), &info) == 0 || info.dli_fname == nullptr) return false;
+  const char* base = strrchr(info.dli_fname, '/');
+  base = base ? base + 1 : info.dli_fname;
+  const size_t blen = strlen(base);
+  for (const char* p = list; *p != '\0';) {
+    const char* end = strchr(p, ':');
+    const size_t len = end ? static_cast<size_t>(end - p) : strlen(p);
+    if (len > 0 && (strncmp(base, p, len) == 0 && (blen == len || base[len] == '.' || base[len] == '-'))) return true;
+    if (end == nullptr) break;
+    p = end + 1;
+  }
+  return false;
+}
+
+pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
+
+std::size_t stack_size_from(const pthread_attr_t* attr) {
+  if (attr == nullptr) return 0;
+  size_t size = 0;
+  if (pthread_attr_getstacksize(attr, &size) != 0) return 0;
+  // glibc reports its default (the stack rlimit, 8 MiB) when nobody set a size; a
+  // greenlet then gets greenshim's default instead of 8 MiB of address space.
+  static const size_t glibc_default = [] {
+    pthread_attr_t a;
+    size_t s = 0;
+    pthread_attr_init(&a);
+    pthread_attr_getstacksize(&a, &s);
+    pthread_attr_destroy(&a);
+    return s;
+  }();
+  return size == glibc_default ? 0 : size;
+}
+
+}  // namespace
+
+void GreenThread::run() {
+  try {
+    retval = start(arg);
+  } catch (const ThreadUnwind& u) {
+    retval = u.value;
+  }
+  run_key_destructors();
+  if (detached) forget_thread(this);
+  registry().exits.notify_all();
+}
+
+GreenThread* current_thread() noexcept {
+  gd::Hub* hub = gd::Hub::current_if_exists();
+  if (hub == nullptr) return nullptr;
+  gd::GreenletImpl* g = hub->running();
+  return g->origin == gd::GreenletImpl::Origin::pthread ? static_cast<GreenThread*>(g) : nullptr;
+}
+
+std::shared_ptr<GreenThread> find_thread(pthread_t t) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.threads.find(t);
+  return it == r.threads.end() ? nullptr : it->second;
+}
+
+void forget_thread(GreenThread* t) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.threads.erase(id_of(t));
+}
+
+void test_cancel() {
+  GreenThread* self = current_thread();
+  if (self != nullptr && self->cancel_requested && self->cancel_enabled) {
+    self->cancel_requested = false;
+    throw ThreadUnwind{PTHREAD_CANCELED};
+  }
+}
+
+}  // namespace green::shim
+
+GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg)) {
+  gd::Hub* hub = green_context();
+  if (hub == nullptr || !green_threads_enabled() || start_routine_allowed_real(fn)) {
+    gd::NoHooks guard;  // glibc's own setup inside pthread_create is not ours to hook
+    return REAL(pthread_create)(out, attr, fn, arg);
+  }
+  int detach = PTHREAD_CREATE_JOINABLE;
+  if (attr != nullptr) pthread_attr_getdetachstate(attr, &detach);
+  std::shared_ptr<GreenThread> t;
+  try {
+    t = std::make_shared<GreenThread>(fn, arg, detach == PTHREAD_CREATE_DETACHED);
+    {
+      Registry& r = registry();
+      std::lock_guard<std::mutex> lock(r.mu);
+      r.threads.emplace(id_of(t.get()), t);
+    }
+    *out = id_of(t.get());
+    hub->spawn(t, stack_size_from(attr));
+  } catch (...) {
+    if (t) forget_thread(t.get());
+    return EAGAIN;  // what glibc reports when it cannot get a stack
+  }
+  return 0;
+}
+
+namespace {
+
+// Joins a greenlet thread; `deadline` kNoDeadline waits forever. Returns an errno value.
+int join_green(const std::shared_ptr<GreenThread>& t, void** retval, gd::Deadline deadline, bool try_only) {
+  if (t.get() == current_thread()) return EDEADLK;
+  if (t->detached || t->joined) return EINVAL;
+  while (!t->dead()) {
+    if (try_only) return EBUSY;
+    const gd::Wake w = gd::wait_on_nothrow(t->joiners(), deadline);
+    if (w == gd::Wake::timed_out && !t->dead()) return ETIMEDOUT;
+    if (w == gd::Wake::interrupted) test_cancel();  // pthread_join is a cancellation point
+    if (w == gd::Wake::loop_exit) return EDEADLK;
+  }
+  t->joined = true;
+  if (retval != nullptr) *retval = t->retval;
+  forget_thread(t.get());
+  return 0;
+}
+
+// A real thread joined from a greenlet: the wait runs on a helper thread.
+int join_real(pthread_t t, void** retval) {
+  gd::Hub* hub = green_context();
+  if (hub == nullptr) return REAL(pthread_join)(t, retval);
+  int rc = 0;
+  hub->offload([&] { rc = REAL(pthread_join)(t, retval); });
+  return rc;
+}
+
+gd::Deadline abs_deadline(clockid_t clock, const timespec* abstime) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
+}
+
+}  // namespace
+
+GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
+  ensure_real();
+  if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
+  return join_real(t, retval);
+}
+
+GREEN_HOOK(int, pthread_tryjoin_np, (pthread_t t, void** retval)) {
+  ensure_real();
+  if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, true);
+  return REAL(pthread_tryjoin_np)(t, retval);
+}
+
+GREEN_HOOK(int, pthread_clockjoin_np, (pthread_t t, void** retval, clockid_t clock, const struct timespec* abstime)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_clockjoin_np)(t, retval, clock, abstime);
+  if (abstime == nullptr) return join_green(g, retval, gd::kNoDeadline, false);
+  if (!valid_timespec(*abstime)) return EINVAL;
+  if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+  return join_green(g, retval, abs_deadline(clock, abstime), false);
+}
+
+GREEN_HOOK(int, pthread_timedjoin_np, (pthread_t t, void** retval, const struct timespec* abstime)) {
+  return pthread_clockjoin_np(t, retval, CLOCK_REALTIME, abstime);
+}
+
+GREEN_HOOK(int, pthread_detach, (pthread_t t)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_detach)(t);
+  if (g->detached) return EINVAL;
+  g->detached = true;
+  if (g->dead()) forget_thread(g.get());
+  return 0;
+}
+
+GREEN_HOOK(pthread_t, pthread_self, ()) {
+  ensure_real();
+  if (GreenThread* t = current_thread()) return reinterpret_cast<pthread_t>(t);
+  return REAL(pthread_self)();
+}
+
+GREEN_HOOK(int, pthread_equal, (pthread_t a, pthread_t b)) { return a == b; }
+
+GREEN_HOOK(void, pthread_exit, (void* value)) {
+  ensure_real();
+  if (current_thread() != nullptr) throw ThreadUnwind{value};
+  gd::Hub* hub = gd::Hub::current_if_exists();
+  if (hub != nullptr && hooks_active && hub->running() == hub->main_greenlet()) {
+    // POSIX: the process lives on until its last thread ends; here, until every greenlet
+    // thread has finished. Then exit(0), as when the last thread returns.
+    run_key_destructors();
+    Registry& r = registry();
+    for (;;) {
+      bool alive = false;
+      {
+        std::lock_guard<std::mutex> lock(r.mu);
+        for (auto& [id, t] : r.threads) alive = alive || !t->dead();
+      }
+      if (!alive) break;
+      if (gd::wait_on_nothrow(r.exits, gd::kNoDeadline) == gd::Wake::loop_exit) break;
+    }
+    exit(0);
+  }
+  REAL(pthread_exit)(value);
+  __builtin_unreachable();
+}
+
+GREEN_HOOK(int, sched_yield, ()) {
+  gd::Hub* hub = green_context();
+  if (hub == nullptr) return REAL(sched_yield)();
+  hub->yield();
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_yield, ()) { return sched_yield(); }
+
+GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_getattr_np)(t, attr);
+  const gd::StackArea& s = g->stack();
+  if (s.base == nullptr) return ESRCH;
+  const long page = sysconf(_SC_PAGESIZE);
+  int rc = pthread_attr_init(attr);
+  if (rc != 0) return rc;
+  pthread_attr_setstack(attr, static_cast<char*>(s.base) + page, s.size - static_cast<size_t>(page));
+  pthread_attr_setguardsize(attr, static_cast<size_t>(page));
+  pthread_attr_setdetachstate(attr, g->detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_setname_np, (pthread_t t, const char* name)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_setname_np)(t, name);
+  if (strlen(name) >= sizeof g->name) return ERANGE;
+  strcpy(g->name, name);
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_getname_np)(t, buf, len);
+  if (len < strlen(g->name) + 1 || len < 16) return ERANGE;
+  strcpy(buf, g->name);
+  return 0;
+}
+
+namespace {
+// The OS thread a greenlet thread runs on, for the calls that act on OS threads.
+pthread_t host_of(const std::shared_ptr<GreenThread>&) { return REAL(pthread_self)(); }
+}  // namespace
+
+GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_kill)(t, sig);
+  if (sig < 0 || sig >= NSIG) return EINVAL;
+  if (sig == 0) return g->dead() ? ESRCH : 0;
+  return REAL(pthread_kill)(host_of(g), sig);
+}
+
+GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
+  ensure_real();
+  auto g = find_thread(t);
+  if (!g) return REAL(pthread_cancel)(t);
+  if (g->dead()) return 0;
+  g->cancel_requested = true;
+  if (g->cancel_enabled) {
+    if (g.get() == current_thread()) return 0;  // taken at its next cancellation point
+    gd::interrupt(g.get(), std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
+  }
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
+  ensure_real();
+  GreenThread* self = current_thread();
+  if (self == nullptr) return REAL(pthread_setcancelstate)(state, old);
+  if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
+  if (old != nullptr) *old = self->cancel_enabled ? PTHREAD_CANCEL_ENABLE : PTHREAD_CANCEL_DISABLE;
+  self->cancel_enabled = state == PTHREAD_CANCEL_ENABLE;
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_setcanceltype, (int type, int* old)) {
+  ensure_real();
+  GreenThread* self = current_thread();
+  if (self == nullptr) return REAL(pthread_setcanceltype)(type, old);
+  if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
+  if (old != nullptr) *old = self->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
+  self->cancel_async = type == PTHREAD_CANCEL_ASYNCHRONOUS;
+  return 0;
+}
+
+GREEN_HOOK(void, pthread_testcancel, ()) {
+  ensure_real();
+  if (current_thread() == nullptr) return REAL(pthread_testcancel)();
+  test_cancel();
+}
+
+GREEN_HOOK(int, pthread_setaffinity_np, (pthread_t t, size_t n, const cpu_set_t* set)) {
+  ensure_real();
+  auto g = find_thread(t);
+  return REAL(pthread_setaffinity_np)(g ? host_of(g) : t, n, set);
+}
+
+GREEN_HOOK(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t* set)) {
+  ensure_real();
+  auto g = find_thread(t);
+  return REAL(pthread_getaffinity_np)(g ? host_of(g) : t, n, set);
+}
+
+GREEN_HOOK(int, pthread_setschedparam, (pthread_t t, int policy, const struct sched_param* p)) {
+  ensure_real();
+  auto g = find_thread(t);
+  return REAL(pthread_setschedparam)(g ? host_of(g) : t, policy, p);
+}
+
+GREEN_HOOK(int, pthread_getschedparam, (pthread_t t, int* policy, struct sched_param* p)) {
+  ensure_real();
+  auto g = find_thread(t);
+  return REAL(pthread_getschedparam)(g ? host_of(g) : t, policy, p);
+}
+
+GREEN_HOOK(int, pthread_getcpuclockid, (pthread_t t, clockid_t* clock)) {
+  ensure_real();
+  auto g = find_thread(t);
+  return REAL(pthread_getcpuclockid)(g ? host_of(g) : t, clock);
+}

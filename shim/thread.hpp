@@ -1,0 +1,57 @@
+// Greenlet threads: what pthread_create makes under the shim, and how a pthread_t names one.
+//
+// A greenlet thread's pthread_t is the address of its GreenThread. glibc would dereference
+// it as a struct pthread, so every function that takes a pthread_t is interposed and checks
+// the registry first; an ID not in it is a real thread's and goes to libc.
+#pragma once
+
+#include <pthread.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "green/detail/greenlet_impl.hpp"
+#include "hook.hpp"
+
+namespace green::shim {
+
+// Unwinds a greenlet thread (pthread_exit, cancellation), running C++ destructors on the
+// way. Like glibc's forced unwinding, a `catch (...)` that does not rethrow stops it.
+// (libstdc++'s abi::__forced_unwind cannot be derived from: its destructor is private.)
+struct ThreadUnwind {
+  void* value;
+};
+
+struct GreenThread final : detail::GreenletImpl {
+  GreenThread(void* (*fn)(void*), void* a, bool det) : start(fn), arg(a), detached(det) {
+    origin = Origin::pthread;
+  }
+  void run() override;
+
+  void* (*start)(void*);
+  void* arg;
+  void* retval = nullptr;
+  bool detached;
+  bool joined = false;
+  // Cancellation (deferred only): a request waits while cancel_enabled is false.
+  bool cancel_enabled = true;
+  bool cancel_async = false;
+  bool cancel_requested = false;
+  char name[16] = {};
+};
+
+// The calling greenlet as a thread, or nullptr (the main greenlet, an API greenlet, or a
+// real thread).
+GreenThread* current_thread() noexcept;
+// The greenlet thread a pthread_t names, kept alive by the returned reference; empty if
+// `t` is not one (a real thread's ID, or one already joined).
+std::shared_ptr<GreenThread> find_thread(pthread_t t);
+// Forgets a thread that was joined, or that finished detached.
+void forget_thread(GreenThread* t);
+// Runs the key destructors of the calling context (key.cpp).
+void run_key_destructors() noexcept;
+// Throws the cancellation if one is pending and enabled (a cancellation point).
+void test_cancel();
+
+}  // namespace green::shim
