@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <new>
 #include <system_error>
 #include <typeinfo>
@@ -213,9 +214,9 @@ void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size) {
   runq_.push(raw);
 }
 
-Wake Hub::park(Deadline deadline) noexcept {
+Wake Hub::park(Deadline deadline, bool interruptible) noexcept {
   GreenletImpl* self = current_;
-  if (self->pending_) return Wake::interrupted;
+  if (interruptible && self->pending_) return Wake::interrupted;
   TimerSlot slot;
   if (deadline != kNoDeadline) {
     if (deadline <= now_ns()) return Wake::timed_out;
@@ -225,7 +226,9 @@ Wake Hub::park(Deadline deadline) noexcept {
   }
   self->state_ = GreenletImpl::State::parked;
   self->wake_ = Wake::none;
+  self->interruptible_ = interruptible;
   switch_away();
+  self->interruptible_ = true;
   if (slot.armed) timer_stop(slot);
   return self->wake_;
 }
@@ -245,7 +248,7 @@ void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source)
   g->pending_source_ = source;
   // A parked greenlet is woken to take it now; a ready or running one takes it at its next
   // blocking point, so that a wake-up already granted (a queue item) is never lost.
-  wake(g, Wake::interrupted);
+  if (g->interruptible_) wake(g, Wake::interrupted);
 }
 
 Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexcept {
@@ -327,6 +330,58 @@ void Hub::timer_stop(TimerSlot& slot) noexcept {
   if (!slot.armed) return;
   ev_timer_stop(loop_, reinterpret_cast<ev_timer*>(slot.raw));
   slot.armed = false;
+}
+
+struct Hub::Kick {
+  ev_async async;
+  struct ev_loop* loop = nullptr;
+  WaitQueue waiters;
+  int waiting = 0;
+  Kick* next_hub = nullptr;
+};
+
+namespace {
+std::atomic<Hub::Kick*>& kick_list() {
+  static std::atomic<Hub::Kick*> head{nullptr};
+  return head;
+}
+}  // namespace
+
+Wake Hub::wait_kick(Deadline deadline, bool interruptible) noexcept {
+  if (kick_ == nullptr) {
+    kick_ = new (std::nothrow) Kick;
+    if (kick_ == nullptr) return park(deadline, interruptible);
+    ev_async_init(&kick_->async, [](struct ev_loop*, ev_async* w, int) {
+      static_cast<Kick*>(w->data)->waiters.notify_all();
+    });
+    kick_->async.data = kick_;
+    {
+      NoHooks guard;
+      ev_async_start(loop_, &kick_->async);
+    }
+    ev_unref(loop_);  // only counts while somebody waits (below)
+    kick_->loop = loop_;
+    Kick* head = kick_list().load();
+    do {
+      kick_->next_hub = head;
+    } while (!kick_list().compare_exchange_weak(head, kick_));
+  }
+  // While a greenlet waits for a kick, a real thread or a signal handler may still send
+  // one: the loop is not dry, whatever else it watches.
+  if (kick_->waiting++ == 0) ev_ref(loop_);
+  const Wake w = wait_on_nothrow(kick_->waiters, deadline, interruptible);
+  if (--kick_->waiting == 0) ev_unref(loop_);
+  return w;
+}
+
+void Hub::kick() noexcept {
+  if (kick_ != nullptr) ev_async_send(loop_, &kick_->async);
+}
+
+void Hub::kick_all() noexcept {
+  for (Kick* k = kick_list().load(); k != nullptr; k = k->next_hub) {
+    ev_async_send(k->loop, &k->async);
+  }
 }
 
 int Hub::signal_add(int signum, std::function<void()> handler) {

@@ -108,7 +108,7 @@ class Hub {
 
   void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
   // Gives up the CPU until wake() or the deadline. Returns why it runs again.
-  Wake park(Deadline deadline) noexcept;
+  Wake park(Deadline deadline, bool interruptible = true) noexcept;
   // Makes a parked greenlet ready; false (and nothing done) unless it is parked.
   bool wake(GreenletImpl* g, Wake why) noexcept;
   // Lets every ready greenlet run once.
@@ -143,12 +143,26 @@ class Hub {
 
   StackPool& stacks() noexcept { return stacks_; }
 
+  // Parks until kick() (from any thread, or a signal handler) or the deadline: for waits
+  // on state that something outside the hub may change (a semaphore posted from a signal
+  // handler, a futex woken by a real thread). Callers re-check their condition.
+  Wake wait_kick(Deadline deadline, bool interruptible) noexcept;
+  // Wakes every wait_kick() of this hub. Async-signal-safe and thread-safe.
+  void kick() noexcept;
+  // Calls kick() on every hub that has ever waited in wait_kick().
+  static void kick_all() noexcept;
+
  private:
   class HubGreenlet;
   class MainGreenlet;
   struct SignalWatch;
   struct Offloads;
   friend struct Offloads;
+
+ public:
+  struct Kick;
+
+ private:
 
   static Hub& create();
   static void entry(fiber::Transfer t) noexcept;
@@ -173,6 +187,7 @@ class Hub {
   int* errno_;
   std::vector<std::unique_ptr<SignalWatch>> signals_;
   Offloads* offloads_ = nullptr;  // never freed: worker threads may outlive the hub
+  Kick* kick_ = nullptr;          // never freed: kick_all() may reach it at any time
 };
 
 // The switch path is inline, down to the one jump: every frame between a greenlet's code

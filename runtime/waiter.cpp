@@ -40,12 +40,12 @@ void WaitQueue::notify_all() noexcept {
   }
 }
 
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline) noexcept {
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, bool interruptible) noexcept {
   Hub& hub = Hub::current();
   Waiter w;
   w.g = hub.running();
   q.push(&w);
-  const Wake r = hub.park(deadline);
+  const Wake r = hub.park(deadline, interruptible);
   q.remove(&w);
   return r;
 }

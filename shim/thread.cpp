@@ -267,7 +267,10 @@ GREEN_HOOK(int, sched_yield, ()) {
   return 0;
 }
 
-GREEN_HOOK(int, pthread_yield, ()) { return sched_yield(); }
+// glibc's headers redirect pthread_yield to sched_yield, so the name must be given to the
+// assembler directly; old binaries still call pthread_yield itself.
+extern "C" __attribute__((visibility("default"))) int green_pthread_yield() __asm__("pthread_yield");
+int green_pthread_yield() { return sched_yield(); }
 
 GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
   ensure_real();

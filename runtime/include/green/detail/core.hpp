@@ -70,7 +70,9 @@ class WaitQueue {
 // Wake::timed_out; throws a pending kill/Timeout exception or green::LoopExit.
 Wake wait_on(WaitQueue& q, Deadline deadline);
 // Same, but returns Wake::interrupted / Wake::loop_exit instead of throwing (for the shim).
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline) noexcept;
+// With interruptible = false a pending kill/cancel neither prevents nor ends the wait (a
+// mutex lock is no cancellation point); it stays pending for the next blocking call.
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, bool interruptible = true) noexcept;
 
 // Throws what a wake reason means for API callers (the pending kill/Timeout exception,
 // LoopExit); returns for the others.

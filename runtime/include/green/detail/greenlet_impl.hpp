@@ -62,6 +62,7 @@ class GreenletImpl {
   Wake wake_ = Wake::none;
   bool started_ = false;
   bool killed_ = false;
+  bool interruptible_ = true;          // false while parked where POSIX allows no interruption
   int errno_ = 0;
   EhState eh_;
   std::exception_ptr pending_;         // to throw at the next blocking point

@@ -1,0 +1,112 @@
+// pthread_cond_* for greenlets. The state lives in the caller's pthread_cond_t:
+//   bytes 0–7  (__wseq)      a CondState*, allocated at the first wait
+//   bytes 8–11 (__g1_start)  the clock chosen with pthread_condattr_setclock (0 =
+//                            CLOCK_REALTIME, what the static initializer means)
+// glibc's own fields are left as pthread_cond_init made them.
+//
+// Departure from POSIX: a condition variable is either used by greenlets or by real
+// threads; one shared by both (GREEN_REAL_THREADS) is not supported.
+#include <pthread.h>
+
+#include <cstring>
+
+#include "mutex.hpp"
+#include "park.hpp"
+#include "thread.hpp"
+
+using namespace green::shim;
+namespace gd = green::detail;
+
+namespace {
+
+struct CondState {
+  gd::WaitQueue waiters;
+};
+
+CondState*& state(pthread_cond_t* c) { return *reinterpret_cast<CondState**>(&c->__data.__wseq); }
+clockid_t& cond_clock(pthread_cond_t* c) { return *reinterpret_cast<clockid_t*>(&c->__data.__g1_start); }
+
+int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+  if (!green_mutex(m)) return EINVAL;
+  gd::Hub& hub = gd::Hub::current();
+  gd::GreenletImpl* me = hub.running();
+  CondState*& st = state(c);
+  if (st == nullptr) st = new CondState;
+  gd::Waiter w;
+  w.g = me;
+  st->waiters.push(&w);
+  // The mutex must be ours: releasing it and parking are one step for the other greenlets
+  // (nothing else runs in between), so no signal can be lost.
+  const int ur = mutex_unlock(m);
+  if (ur != 0) {
+    st->waiters.remove(&w);
+    return ur;
+  }
+  const gd::Wake r = hub.park(deadline, /*interruptible=*/true);
+  st->waiters.remove(&w);
+  mutex_lock(m, gd::kNoDeadline, false);
+  // pthread_cond_wait is a cancellation point; POSIX wants the mutex re-taken first.
+  if (r == gd::Wake::interrupted) gd::raise_for(r);
+  return r == gd::Wake::timed_out ? ETIMEDOUT : 0;
+}
+
+gd::Deadline cond_deadline(clockid_t clock, const timespec* abstime) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
+}
+
+}  // namespace
+
+GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t* attr)) {
+  ensure_real();
+  const int r = REAL(pthread_cond_init)(c, attr);
+  if (r != 0 || !hooks_active) return r;
+  clockid_t clock = CLOCK_REALTIME;
+  if (attr != nullptr) pthread_condattr_getclock(attr, &clock);
+  state(c) = nullptr;
+  cond_clock(c) = clock;
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
+  ensure_real();
+  CondState*& st = state(c);
+  if (st != nullptr) {
+    if (!st->waiters.empty()) return EBUSY;
+    delete st;
+    st = nullptr;
+  }
+  return REAL(pthread_cond_destroy)(c);
+}
+
+GREEN_HOOK(int, pthread_cond_wait, (pthread_cond_t* c, pthread_mutex_t* m)) {
+  if (green_context() == nullptr) return REAL(pthread_cond_wait)(c, m);
+  return cond_wait(c, m, gd::kNoDeadline);
+}
+
+GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
+                                         const struct timespec* abstime)) {
+  if (green_context() == nullptr) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
+  if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  return cond_wait(c, m, cond_deadline(clock, abstime));
+}
+
+GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
+  if (green_context() == nullptr) return REAL(pthread_cond_timedwait)(c, m, abstime);
+  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  return cond_wait(c, m, cond_deadline(cond_clock(c), abstime));
+}
+
+GREEN_HOOK(int, pthread_cond_signal, (pthread_cond_t* c)) {
+  if (green_context() == nullptr) return REAL(pthread_cond_signal)(c);
+  if (CondState* st = state(c)) st->waiters.notify_one();
+  return 0;
+}
+
+GREEN_HOOK(int, pthread_cond_broadcast, (pthread_cond_t* c)) {
+  if (green_context() == nullptr) return REAL(pthread_cond_broadcast)(c);
+  if (CondState* st = state(c)) st->waiters.notify_all();
+  return 0;
+}

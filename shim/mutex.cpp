@@ -1,0 +1,169 @@
+// pthread_mutex_* for greenlets (layout and interplay with glibc: mutex.hpp).
+//
+// Departure from POSIX: a NORMAL mutex relocked by its owner deadlocks that greenlet, as
+// in glibc, unless every greenlet is then blocked: the main greenlet gets EDEADLK
+// instead of hanging the process.
+#include "mutex.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <new>
+
+#include "park.hpp"
+
+using namespace green::shim;
+namespace gd = green::detail;
+
+namespace {
+
+// Set in __list.__prev by a release that hands the mutex to a parked greenlet: the lock
+// stays taken, and contenders must queue rather than poll.
+gd::GreenletImpl* const kHandoff = reinterpret_cast<gd::GreenletImpl*>(1);
+constexpr int kKindMask = 3;  // PTHREAD_MUTEX_KIND_MASK_NP in glibc
+// How long a greenlet waits before re-trying a mutex that a real thread holds: glibc's
+// unlock wakes only futex sleepers, never the hub.
+constexpr std::int64_t kRealOwnerPollNs = 200000;
+
+std::atomic<int>& lock_word(pthread_mutex_t* m) { return *reinterpret_cast<std::atomic<int>*>(&m->__data.__lock); }
+gd::GreenletImpl*& owner(pthread_mutex_t* m) { return *reinterpret_cast<gd::GreenletImpl**>(&m->__data.__list.__prev); }
+gd::WaitQueue*& queue(pthread_mutex_t* m) { return *reinterpret_cast<gd::WaitQueue**>(&m->__data.__list.__next); }
+
+int os_tid() {
+  static thread_local int tid = static_cast<int>(syscall(SYS_gettid));
+  return tid;
+}
+
+void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
+  owner(m) = me;
+  m->__data.__owner = os_tid();
+  m->__data.__count = 1;
+}
+
+}  // namespace
+
+namespace green::shim {
+
+bool green_mutex(const pthread_mutex_t* m) noexcept {
+  return (m->__data.__kind & ~kKindMask) == 0;
+}
+
+int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
+  gd::Hub& hub = gd::Hub::current();
+  gd::GreenletImpl* me = hub.running();
+  const int type = m->__data.__kind & kKindMask;
+  if (owner(m) == me) {
+    if (type == PTHREAD_MUTEX_RECURSIVE) {
+      if (m->__data.__count == ~0u) return EAGAIN;
+      ++m->__data.__count;
+      return 0;
+    }
+    if (type == PTHREAD_MUTEX_ERRORCHECK) return EDEADLK;
+    if (try_only) return EBUSY;
+  }
+  for (;;) {
+    int expected = 0;
+    if (lock_word(m).compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+      take(m, me);
+      return 0;
+    }
+    if (try_only) return EBUSY;
+    if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return ETIMEDOUT;
+    gd::Wake w;
+    if (owner(m) != nullptr) {
+      gd::WaitQueue*& q = queue(m);
+      if (q == nullptr) q = new gd::WaitQueue;
+      w = gd::wait_on_nothrow(*q, deadline, /*interruptible=*/false);
+      if (w == gd::Wake::notified) {  // handed over by the releasing greenlet
+        take(m, me);
+        return 0;
+      }
+    } else {
+      // A real thread holds it: tell its unlock there may be sleepers (as glibc does),
+      // then look again a little later.
+      if (lock_word(m).exchange(2, std::memory_order_acquire) == 0) {
+        take(m, me);  // freed meanwhile: ours now, marked as possibly contended
+        return 0;
+      }
+      const gd::Deadline poll = gd::now_ns() + kRealOwnerPollNs;
+      w = hub.park(deadline < poll ? deadline : poll, /*interruptible=*/false);
+      if (w == gd::Wake::timed_out) continue;
+    }
+    if (w == gd::Wake::loop_exit) return EDEADLK;
+  }
+}
+
+int mutex_unlock(pthread_mutex_t* m) {
+  gd::GreenletImpl* me = gd::Hub::current().running();
+  const int type = m->__data.__kind & kKindMask;
+  if (owner(m) != me) {
+    if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) return EPERM;
+    if (lock_word(m).load(std::memory_order_relaxed) == 0) return 0;  // glibc does not check
+  }
+  if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
+  gd::WaitQueue* q = queue(m);
+  if (q != nullptr && q->notify_one()) {
+    owner(m) = kHandoff;
+    return 0;
+  }
+  owner(m) = nullptr;
+  m->__data.__owner = 0;
+  m->__data.__count = 0;
+  if (lock_word(m).exchange(0, std::memory_order_release) == 2) {
+    syscall(SYS_futex, &m->__data.__lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+  return 0;
+}
+
+}  // namespace green::shim
+
+namespace {
+
+gd::Deadline abs_to_deadline(clockid_t clock, const timespec* abstime) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
+}
+
+}  // namespace
+
+GREEN_HOOK(int, pthread_mutex_lock, (pthread_mutex_t* m)) {
+  if (green_context() == nullptr || !green_mutex(m)) return REAL(pthread_mutex_lock)(m);
+  return mutex_lock(m, gd::kNoDeadline, false);
+}
+
+GREEN_HOOK(int, pthread_mutex_trylock, (pthread_mutex_t* m)) {
+  if (green_context() == nullptr || !green_mutex(m)) return REAL(pthread_mutex_trylock)(m);
+  return mutex_lock(m, gd::kNoDeadline, true);
+}
+
+GREEN_HOOK(int, pthread_mutex_clocklock, (pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime)) {
+  if (green_context() == nullptr || !green_mutex(m)) return REAL(pthread_mutex_clocklock)(m, clock, abstime);
+  if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+  const int r = mutex_lock(m, gd::kNoDeadline, true);
+  if (r != EBUSY) return r;
+  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  return mutex_lock(m, abs_to_deadline(clock, abstime), false);
+}
+
+GREEN_HOOK(int, pthread_mutex_timedlock, (pthread_mutex_t* m, const struct timespec* abstime)) {
+  return pthread_mutex_clocklock(m, CLOCK_REALTIME, abstime);
+}
+
+GREEN_HOOK(int, pthread_mutex_unlock, (pthread_mutex_t* m)) {
+  if (green_context() == nullptr || !green_mutex(m)) return REAL(pthread_mutex_unlock)(m);
+  return mutex_unlock(m);
+}
+
+GREEN_HOOK(int, pthread_mutex_destroy, (pthread_mutex_t* m)) {
+  ensure_real();
+  if (green_mutex(m)) {
+    if (lock_word(m).load() != 0) return EBUSY;
+    delete queue(m);
+    queue(m) = nullptr;
+    owner(m) = nullptr;
+  }
+  return REAL(pthread_mutex_destroy)(m);
+}
