@@ -23,15 +23,17 @@ struct CondState {
   gd::WaitQueue waiters;
 };
 
-CondState*& state(pthread_cond_t* c) { return *reinterpret_cast<CondState**>(&c->__data.__wseq); }
-clockid_t& cond_clock(pthread_cond_t* c) { return *reinterpret_cast<clockid_t*>(&c->__data.__g1_start); }
+CondState* state(pthread_cond_t* c) { return reinterpret_cast<CondState*>(c->__data.__wseq.__value64); }
+void set_state(pthread_cond_t* c, CondState* s) { c->__data.__wseq.__value64 = reinterpret_cast<std::uintptr_t>(s); }
+clockid_t cond_clock(pthread_cond_t* c) { return static_cast<clockid_t>(c->__data.__g1_start.__value64); }
+void set_cond_clock(pthread_cond_t* c, clockid_t k) { c->__data.__g1_start.__value64 = static_cast<unsigned>(k); }
 
 int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   if (!green_mutex(m)) return EINVAL;
   gd::Hub& hub = gd::Hub::current();
   gd::GreenletImpl* me = hub.running();
-  CondState*& st = state(c);
-  if (st == nullptr) st = new CondState;
+  if (state(c) == nullptr) set_state(c, new CondState);
+  CondState* st = state(c);
   gd::Waiter w;
   w.g = me;
   st->waiters.push(&w);
@@ -64,18 +66,17 @@ GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t*
   if (r != 0 || !hooks_active) return r;
   clockid_t clock = CLOCK_REALTIME;
   if (attr != nullptr) pthread_condattr_getclock(attr, &clock);
-  state(c) = nullptr;
-  cond_clock(c) = clock;
+  set_state(c, nullptr);
+  set_cond_clock(c, clock);
   return 0;
 }
 
 GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
   ensure_real();
-  CondState*& st = state(c);
-  if (st != nullptr) {
+  if (CondState* st = state(c)) {
     if (!st->waiters.empty()) return EBUSY;
     delete st;
-    st = nullptr;
+    set_state(c, nullptr);
   }
   return REAL(pthread_cond_destroy)(c);
 }
@@ -89,13 +90,13 @@ GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, 
                                          const struct timespec* abstime)) {
   if (green_context() == nullptr) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
-  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, cond_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
   if (green_context() == nullptr) return REAL(pthread_cond_timedwait)(c, m, abstime);
-  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, cond_deadline(cond_clock(c), abstime));
 }
 

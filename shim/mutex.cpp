@@ -27,9 +27,15 @@ constexpr int kKindMask = 3;  // PTHREAD_MUTEX_KIND_MASK_NP in glibc
 // unlock wakes only futex sleepers, never the hub.
 constexpr std::int64_t kRealOwnerPollNs = 200000;
 
-std::atomic<int>& lock_word(pthread_mutex_t* m) { return *reinterpret_cast<std::atomic<int>*>(&m->__data.__lock); }
-gd::GreenletImpl*& owner(pthread_mutex_t* m) { return *reinterpret_cast<gd::GreenletImpl**>(&m->__data.__list.__prev); }
-gd::WaitQueue*& queue(pthread_mutex_t* m) { return *reinterpret_cast<gd::WaitQueue**>(&m->__data.__list.__next); }
+std::atomic_ref<int> lock_word(pthread_mutex_t* m) { return std::atomic_ref<int>(m->__data.__lock); }
+gd::GreenletImpl* owner(pthread_mutex_t* m) { return reinterpret_cast<gd::GreenletImpl*>(m->__data.__list.__prev); }
+void set_owner(pthread_mutex_t* m, gd::GreenletImpl* g) {
+  m->__data.__list.__prev = reinterpret_cast<__pthread_internal_list*>(g);
+}
+gd::WaitQueue* queue(pthread_mutex_t* m) { return reinterpret_cast<gd::WaitQueue*>(m->__data.__list.__next); }
+void set_queue(pthread_mutex_t* m, gd::WaitQueue* q) {
+  m->__data.__list.__next = reinterpret_cast<__pthread_internal_list*>(q);
+}
 
 int os_tid() {
   static thread_local int tid = static_cast<int>(syscall(SYS_gettid));
@@ -37,7 +43,7 @@ int os_tid() {
 }
 
 void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
-  owner(m) = me;
+  set_owner(m, me);
   m->__data.__owner = os_tid();
   m->__data.__count = 1;
 }
@@ -73,9 +79,8 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return ETIMEDOUT;
     gd::Wake w;
     if (owner(m) != nullptr) {
-      gd::WaitQueue*& q = queue(m);
-      if (q == nullptr) q = new gd::WaitQueue;
-      w = gd::wait_on_nothrow(*q, deadline, /*interruptible=*/false);
+      if (queue(m) == nullptr) set_queue(m, new gd::WaitQueue);
+      w = gd::wait_on_nothrow(*queue(m), deadline, /*interruptible=*/false);
       if (w == gd::Wake::notified) {  // handed over by the releasing greenlet
         take(m, me);
         return 0;
@@ -105,10 +110,10 @@ int mutex_unlock(pthread_mutex_t* m) {
   if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
   gd::WaitQueue* q = queue(m);
   if (q != nullptr && q->notify_one()) {
-    owner(m) = kHandoff;
+    set_owner(m, kHandoff);
     return 0;
   }
-  owner(m) = nullptr;
+  set_owner(m, nullptr);
   m->__data.__owner = 0;
   m->__data.__count = 0;
   if (lock_word(m).exchange(0, std::memory_order_release) == 2) {
@@ -144,7 +149,7 @@ GREEN_HOOK(int, pthread_mutex_clocklock, (pthread_mutex_t* m, clockid_t clock, c
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   const int r = mutex_lock(m, gd::kNoDeadline, true);
   if (r != EBUSY) return r;
-  if (abstime == nullptr || !valid_timespec(*abstime)) return EINVAL;
+  if (!valid_timespec(*abstime)) return EINVAL;
   return mutex_lock(m, abs_to_deadline(clock, abstime), false);
 }
 
@@ -162,8 +167,8 @@ GREEN_HOOK(int, pthread_mutex_destroy, (pthread_mutex_t* m)) {
   if (green_mutex(m)) {
     if (lock_word(m).load() != 0) return EBUSY;
     delete queue(m);
-    queue(m) = nullptr;
-    owner(m) = nullptr;
+    set_queue(m, nullptr);
+    set_owner(m, nullptr);
   }
   return REAL(pthread_mutex_destroy)(m);
 }

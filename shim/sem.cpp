@@ -53,8 +53,10 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return fail(ETIMEDOUT);
     gd::Deadline until = deadline;
     // Only glibc's sem_post from a real thread can post without telling us.
-    const gd::Deadline poll = gd::now_ns() + kRealPosterPollNs;
-    if (poll < until) until = poll;
+    if (real_threads_started()) {
+      const gd::Deadline poll = gd::now_ns() + kRealPosterPollNs;
+      if (poll < until) until = poll;
+    }
     gd::WaitQueue& q = waiters_of(s);
     const gd::Wake w = gd::wait_on_nothrow(q, until, /*interruptible=*/true);
     if (q.empty()) tls_waiters->erase(s);  // only a waiter erases: nobody else holds `q`
@@ -63,6 +65,7 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
       return fail(EINTR);
     }
     if (w == gd::Wake::loop_exit) return fail(EDEADLK);
+    if (w == gd::Wake::timed_out && until == deadline) return fail(ETIMEDOUT);
     (void)hub;
   }
 }

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -121,6 +122,12 @@ void forget_thread(GreenThread* t) {
   r.threads.erase(id_of(t));
 }
 
+namespace {
+std::atomic<bool> real_threads{false};
+}
+
+bool real_threads_started() noexcept { return real_threads.load(std::memory_order_relaxed); }
+
 void test_cancel() {
   GreenThread* self = current_thread();
   if (self != nullptr && self->cancel_requested && self->cancel_enabled) {
@@ -134,6 +141,7 @@ void test_cancel() {
 GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg)) {
   gd::Hub* hub = green_context();
   if (hub == nullptr || !green_threads_enabled() || start_routine_allowed_real(fn)) {
+    if (hooks_active && gd::tls_no_hooks == 0) real_threads.store(true, std::memory_order_relaxed);
     gd::NoHooks guard;  // glibc's own setup inside pthread_create is not ours to hook
     return REAL(pthread_create)(out, attr, fn, arg);
   }

@@ -53,5 +53,8 @@ void forget_thread(GreenThread* t);
 void run_key_destructors() noexcept;
 // Throws the cancellation if one is pending and enabled (a cancellation point).
 void test_cancel();
+// Whether a real OS thread was started while the hooks were active (GREEN_THREADS=real,
+// GREEN_REAL_THREADS): waits on state such a thread may change must then also poll.
+bool real_threads_started() noexcept;
 
 }  // namespace green::shim

@@ -1,0 +1,49 @@
+// pthread_once for greenlets, with glibc's encoding of the control word (0 = not run,
+// 1 = running, 2 = done; glibc keeps a fork generation in the upper bits, which we leave
+// at zero), so a real thread's glibc pthread_once sees the same state. A greenlet that
+// finds another one inside the init routine parks until it is done.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+
+#include "thread.hpp"
+
+using namespace green::shim;
+namespace gd = green::detail;
+
+namespace {
+constexpr int kRunning = 1;
+constexpr int kDone = 2;
+constexpr std::int64_t kPollNs = 1000000;
+gd::WaitQueue& once_waiters() {
+  static thread_local gd::WaitQueue q;
+  return q;
+}
+}  // namespace
+
+GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
+  gd::Hub* hub = green_context();
+  if (hub == nullptr) return REAL(pthread_once)(once, init);
+  auto& word = *reinterpret_cast<std::atomic<int>*>(once);
+  for (;;) {
+    int v = word.load(std::memory_order_acquire);
+    if (v == kDone) return 0;
+    if (v == 0 && word.compare_exchange_strong(v, kRunning, std::memory_order_acquire)) break;
+    // Running elsewhere: a greenlet's completion wakes us; a real thread's is polled.
+    gd::wait_on_nothrow(once_waiters(), gd::now_ns() + kPollNs, false);
+  }
+  try {
+    init();
+  } catch (...) {
+    // An init routine left by unwinding (cancellation) leaves the once un-run (POSIX).
+    word.store(0, std::memory_order_release);
+    once_waiters().notify_all();
+    throw;
+  }
+  word.store(kDone, std::memory_order_release);
+  syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  once_waiters().notify_all();
+  return 0;
+}
