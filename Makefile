@@ -44,11 +44,25 @@ SHIM_PLAIN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_PLAIN
 SHIM_GREEN_SRC := $(wildcard tests/shim/*_green_test.cpp)
 SHIM_GREEN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_GREEN_SRC))
 BENCH_SWITCH := $(BUILD)/bench/switch
+GREENRUN := $(BUILD)/bin/greenrun
+ECHO_BINS := $(BUILD)/demos/echo/threaded_echo $(BUILD)/bench/loadgen
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
 .PHONY: all deps test bench install clean demo
-all: $(LIB)
+all: $(LIB) $(GREENRUN)
+
+$(GREENRUN): tools/greenrun.cpp | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 $(OPT) -Wall -Wextra -o $@ $<
+
+$(BUILD)/demos/echo/threaded_echo: demos/echo/threaded_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/bench/loadgen: bench/loadgen.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 -O2 -g -Wall -Wextra -o $@ $<
 
 # --- Debian packages -------------------------------------------------------------------
 $(DEPS_OK):
@@ -108,7 +122,7 @@ bench: $(BENCH_SWITCH)
 	$(BENCH_SWITCH)
 
 # --- install ---------------------------------------------------------------------------
-install: $(LIB)
+install: $(LIB) $(GREENRUN)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/green/detail \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
