@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fiber.hpp"
+#include "netpoll.hpp"
 #include "green/detail/core.hpp"
 #include "green/detail/greenlet_impl.hpp"
 #include "stack.hpp"
@@ -124,6 +125,14 @@ class Hub {
   // before the fd is really closed, so libev never watches a closed or reused fd.
   void close_fd_waits(FdWaitList& list) noexcept;
 
+  // The netpoller (netpoll.hpp). register fails (false) if epoll refuses the fd, e.g. a
+  // regular file; the caller then waits through wait_fd() instead.
+  bool netpoll_register(int fd, PollDesc& pd) noexcept;
+  void netpoll_unregister(int fd, PollDesc& pd) noexcept;
+  // dir: 1 = read, 2 = write. Returns notified (retry the call), timed_out, closed or
+  // interrupted.
+  Wake netpoll_wait(PollDesc& pd, int dir, Deadline deadline) noexcept;
+
   // Parks until any of `n` fds is ready for its events (1 = read, 2 = write) or the
   // deadline; the caller asks the kernel which (poll with a zero timeout).
   Wake wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline) noexcept;
@@ -188,6 +197,8 @@ class Hub {
   std::vector<std::unique_ptr<SignalWatch>> signals_;
   Offloads* offloads_ = nullptr;  // never freed: worker threads may outlive the hub
   Kick* kick_ = nullptr;          // never freed: kick_all() may reach it at any time
+  struct NetPoll;
+  NetPoll* netpoll_ = nullptr;
 };
 
 // The switch path is inline, down to the one jump: every frame between a greenlet's code

@@ -15,7 +15,7 @@ using namespace green::shim;
 extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 GREEN_HOOK(ssize_t, read, (int fd, void* buf, size_t n)) {
-  return io_call(fd, kRead, [&] { return REAL(read)(fd, buf, n); });
+  return io_call(fd, kRead, [&] { return REAL(read)(fd, buf, n); }, n);
 }
 
 GREEN_HOOK(ssize_t, __read_chk, (int fd, void* buf, size_t n, size_t buflen)) {
@@ -24,7 +24,8 @@ GREEN_HOOK(ssize_t, __read_chk, (int fd, void* buf, size_t n, size_t buflen)) {
 }
 
 GREEN_HOOK(ssize_t, readv, (int fd, const struct iovec* iov, int count)) {
-  return io_call(fd, kRead, [&] { return REAL(readv)(fd, iov, count); });
+  const size_t want = count > 0 && count <= IOV_MAX ? iov_total(iov, count) : 0;
+  return io_call(fd, kRead, [&] { return REAL(readv)(fd, iov, count); }, want);
 }
 
 GREEN_HOOK(ssize_t, write, (int fd, const void* buf, size_t n)) {

@@ -42,7 +42,16 @@ FdState* fd_state(int fd) noexcept {
   return &chunk[fd & (kChunkSize - 1)];
 }
 
-void fd_classify(int fd, FdState& st) noexcept {
+namespace {
+detail::PollDesc* poll_desc_of(int fd) noexcept {
+  FdState* st = fd_state(fd);
+  return st ? &st->poll : nullptr;
+}
+// The netpoller finds PollDescs through the fd table.
+const bool lookup_installed = (detail::netpoll_set_lookup(&poll_desc_of), true);
+}  // namespace
+
+void fd_classify(int fd, FdState& st, detail::Hub* hub) noexcept {
   struct stat sb;
   if (::fstat(fd, &sb) != 0) {
     st.mode = FdState::Mode::passthrough;  // EBADF and the like: libc reports it
@@ -53,12 +62,17 @@ void fd_classify(int fd, FdState& st) noexcept {
   if (S_ISSOCK(sb.st_mode)) {
     st.is_socket = true;
     st.mode = FdState::Mode::owned;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    st.stream = REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
+    st.drained = false;
     if (!st.user_nonblock && flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
     timeval tv{};
     socklen_t len = sizeof tv;
     if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0) st.rcv_timeout_ns = timeval_ns(tv);
     len = sizeof tv;
     if (REAL(getsockopt)(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0) st.snd_timeout_ns = timeval_ns(tv);
+    if (hub != nullptr && st.poll.hub == nullptr) hub->netpoll_register(fd, st.poll);
   } else if (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode)) {
     st.mode = FdState::Mode::foreign;
   } else {
@@ -66,10 +80,12 @@ void fd_classify(int fd, FdState& st) noexcept {
   }
 }
 
-void fd_created(int fd, bool is_socket, bool user_nonblock) noexcept {
+void fd_created(int fd, bool is_socket, bool user_nonblock, detail::Hub* hub, bool stream) noexcept {
   FdState* st = fd_state(fd);
   if (st == nullptr) return;
   st->is_socket = is_socket;
+  st->stream = stream;
+  st->drained = false;
   st->user_nonblock = user_nonblock;
   st->rcv_timeout_ns = st->snd_timeout_ns = 0;
   if (is_socket) {
@@ -77,6 +93,10 @@ void fd_created(int fd, bool is_socket, bool user_nonblock) noexcept {
     if (!user_nonblock) {
       const int flags = REAL(fcntl)(fd, F_GETFL);
       if (flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
+    }
+    if (hub != nullptr) {
+      if (st->poll.hub != nullptr) st->poll.hub->netpoll_unregister(fd, st->poll);  // stale
+      hub->netpoll_register(fd, st->poll);
     }
   } else {
     st->mode = FdState::Mode::foreign;
@@ -87,9 +107,11 @@ void fd_closing(detail::Hub* hub, int fd) noexcept {
   FdState* st = fd_state(fd);
   if (st == nullptr) return;
   if (hub != nullptr) hub->close_fd_waits(st->waiters);
+  if (st->poll.hub != nullptr) st->poll.hub->netpoll_unregister(fd, st->poll);
   st->mode = FdState::Mode::unknown;
   st->user_nonblock = false;
   st->is_socket = false;
+  st->stream = st->drained = false;
   st->rcv_timeout_ns = st->snd_timeout_ns = 0;
   ++st->generation;
 }
@@ -101,6 +123,7 @@ void fd_duplicated(int from, int to) noexcept {
   b->mode = a->mode;
   b->user_nonblock = a->user_nonblock;
   b->is_socket = a->is_socket;
+  b->stream = a->stream;
   b->rcv_timeout_ns = a->rcv_timeout_ns;
   b->snd_timeout_ns = a->snd_timeout_ns;
 }

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "hub.hpp"
+#include "netpoll.hpp"
 
 namespace green::shim {
 
@@ -30,19 +31,25 @@ struct FdState {
   Mode mode = Mode::unknown;
   bool user_nonblock = false;   // the user's O_NONBLOCK (owned fds: the real flag is ours)
   bool is_socket = false;
+  bool stream = false;          // SOCK_STREAM: a short read means the queue was drained
+  bool drained = false;         // the last read was short: wait for an edge before the next
   std::int64_t rcv_timeout_ns = 0;  // SO_RCVTIMEO; 0 = none
   std::int64_t snd_timeout_ns = 0;  // SO_SNDTIMEO; 0 = none
   std::uint32_t generation = 0;     // bumped at close: a stale wake-up cannot match
-  detail::FdWaitList waiters;
+  detail::FdWaitList waiters;       // greenlets waiting through libev (wait_fd)
+  detail::PollDesc poll;            // owned sockets: the netpoller's registration
 };
 
 // Returns the state of `fd` (creating its slot), or nullptr for a negative or huge fd.
 FdState* fd_state(int fd) noexcept;
 // Decides the mode of an fd seen for the first time.
-void fd_classify(int fd, FdState& st) noexcept;
-// Records an fd just created by a hook: sockets become owned (real O_NONBLOCK), pipes
-// foreign. `user_nonblock` is what the caller asked for (SOCK_NONBLOCK, O_NONBLOCK).
-void fd_created(int fd, bool is_socket, bool user_nonblock) noexcept;
+// `hub`, if given, registers an adopted socket with its netpoller.
+void fd_classify(int fd, FdState& st, detail::Hub* hub = nullptr) noexcept;
+// Records an fd just created by a hook: sockets become owned (real O_NONBLOCK, registered
+// with `hub`'s netpoller), pipes foreign. `user_nonblock` is what the caller asked for
+// (SOCK_NONBLOCK, O_NONBLOCK).
+void fd_created(int fd, bool is_socket, bool user_nonblock, detail::Hub* hub = nullptr,
+                bool stream = false) noexcept;
 // Forgets `fd` (it is being closed): wakes its waiters with EBADF, bumps the generation.
 void fd_closing(detail::Hub* hub, int fd) noexcept;
 // Copies the state of `from` to `to` (dup): they share one file description.

@@ -44,7 +44,7 @@ inline FdState* cooperative_fd(detail::Hub* hub, int fd) noexcept {
   if (hub == nullptr) return nullptr;
   FdState* st = fd_state(fd);
   if (st == nullptr) return nullptr;
-  if (st->mode == FdState::Mode::unknown) fd_classify(fd, *st);
+  if (st->mode == FdState::Mode::unknown) fd_classify(fd, *st, hub);
   if (st->mode == FdState::Mode::passthrough || st->user_nonblock) return nullptr;
   return st;
 }
@@ -54,6 +54,16 @@ inline detail::Deadline io_deadline(const FdState& st, int dir) noexcept {
   return t > 0 ? detail::now_ns() + t : detail::kNoDeadline;
 }
 
+// Parks until `fd` may be ready for `dir`: through the netpoller when the fd is registered
+// with this hub, else through a libev watcher for this one wait.
+inline detail::Wake wait_ready(detail::Hub* hub, int fd, FdState& st, int dir, detail::Deadline deadline) noexcept {
+  if (st.poll.hub == hub) {
+    const detail::Wake w = hub->netpoll_wait(st.poll, dir, deadline);
+    if (w != detail::Wake::none) return w;
+  }
+  return hub->wait_fd(fd, dir, deadline, &st.waiters);
+}
+
 // Whether `fd` is ready for `dir` right now (one real poll, no wait).
 inline bool ready_now(int fd, int dir) noexcept {
   pollfd p{fd, static_cast<short>(dir == kRead ? POLLIN : POLLOUT), 0};
@@ -61,9 +71,11 @@ inline bool ready_now(int fd, int dir) noexcept {
 }
 
 // Runs `op` (a real call, returning -1/errno on failure) as a blocking call would behave,
-// parking the greenlet instead of the thread.
+// parking the greenlet instead of the thread. `want` is the byte count a plain read asks
+// for (0 for other calls): it lets a read that follows a short one skip the system call
+// that would only say EAGAIN.
 template <class Op>
-auto io_call(int fd, int dir, Op op) -> decltype(op()) {
+auto io_call(int fd, int dir, Op op, size_t want = 0) -> decltype(op()) {
   detail::Hub* hub = green_context();
   FdState* st = cooperative_fd(hub, fd);
   if (st == nullptr) return op();
@@ -76,10 +88,20 @@ auto io_call(int fd, int dir, Op op) -> decltype(op()) {
     }
     return op();
   }
+  // A short read drained a stream socket; any byte since has raised an edge that the
+  // netpoller has either recorded (rd_ready) or will deliver. Without one, read() would
+  // only say EAGAIN: park first.
+  if (want > 0 && st->drained && st->poll.hub == hub && !st->poll.rd_ready) {
+    if (after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) return -1;
+  }
   for (;;) {
     auto r = op();
-    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return r;
-    if (after_wake(hub->wait_fd(fd, dir, deadline, &st->waiters)) == Resume::fail) return -1;
+    if (r >= 0) {
+      if (want > 0) st->drained = st->stream && r > 0 && static_cast<size_t>(r) < want;
+      return r;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return r;
+    if (after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) return -1;
   }
 }
 

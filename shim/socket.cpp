@@ -22,9 +22,12 @@ std::int64_t timeval_ns(const void* v) {
 
 // Sockets created outside a greenlet (a real thread, hooks off) are left for
 // fd_classify() to adopt at their first blocking call from a greenlet.
-void created(int fd, int type) {
-  if (fd >= 0 && green_context() != nullptr) fd_created(fd, true, (type & SOCK_NONBLOCK) != 0);
+void created(int fd, int type, bool stream) {
+  if (fd < 0) return;
+  if (green::detail::Hub* hub = green_context()) fd_created(fd, true, (type & SOCK_NONBLOCK) != 0, hub, stream);
 }
+
+bool is_stream(int type) { return (type & 0xf) == SOCK_STREAM; }
 
 // A recv that must fill the whole buffer (MSG_WAITALL) on a socket that is non-blocking
 // underneath: the kernel returns what it has, so keep receiving until full, EOF or error.
@@ -44,7 +47,7 @@ ssize_t recv_all(int fd, size_t len, Op op) {
 GREEN_HOOK(int, socket, (int domain, int type, int protocol)) {
   ensure_real();
   const int fd = REAL(socket)(domain, type, protocol);
-  created(fd, type);
+  created(fd, type, is_stream(type));
   return fd;
 }
 
@@ -52,15 +55,16 @@ GREEN_HOOK(int, socketpair, (int domain, int type, int protocol, int sv[2])) {
   ensure_real();
   const int r = REAL(socketpair)(domain, type, protocol, sv);
   if (r == 0) {
-    created(sv[0], type);
-    created(sv[1], type);
+    created(sv[0], type, is_stream(type));
+    created(sv[1], type, is_stream(type));
   }
   return r;
 }
 
 GREEN_HOOK(int, accept4, (int fd, struct sockaddr* addr, socklen_t* len, int flags)) {
   const int r = io_call(fd, kRead, [&] { return REAL(accept4)(fd, addr, len, flags); });
-  created(r, (flags & SOCK_NONBLOCK) ? SOCK_NONBLOCK : 0);
+  FdState* listener = fd_state(fd);
+  created(r, (flags & SOCK_NONBLOCK) ? SOCK_NONBLOCK : 0, listener != nullptr && listener->stream);
   return r;
 }
 
@@ -75,14 +79,14 @@ GREEN_HOOK(int, connect, (int fd, const struct sockaddr* addr, socklen_t len)) {
   int r = REAL(connect)(fd, addr, len);
   // AF_UNIX reports a full backlog as EAGAIN where a blocking connect would wait.
   while (r < 0 && errno == EAGAIN) {
-    if (after_wake(hub->wait_fd(fd, kWrite, io_deadline(*st, kWrite), &st->waiters)) == Resume::fail) {
+    if (after_wake(wait_ready(hub, fd, *st, kWrite, io_deadline(*st, kWrite))) == Resume::fail) {
       return -1;
     }
     r = REAL(connect)(fd, addr, len);
   }
   if (r == 0 || errno != EINPROGRESS) return r;
   // Linux: a blocking connect that outlives SO_SNDTIMEO fails with EINPROGRESS.
-  const green::detail::Wake w = hub->wait_fd(fd, kWrite, io_deadline(*st, kWrite), &st->waiters);
+  const green::detail::Wake w = wait_ready(hub, fd, *st, kWrite, io_deadline(*st, kWrite));
   if (w == green::detail::Wake::timed_out) {
     errno = EINPROGRESS;
     return -1;
@@ -127,7 +131,8 @@ GREEN_HOOK(ssize_t, recv, (int fd, void* buf, size_t n, int flags)) {
       return REAL(recv)(fd, static_cast<char*>(buf) + done, n - done, flags);
     });
   }
-  return io_call(fd, kRead, [&] { return REAL(recv)(fd, buf, n, flags); });
+  const size_t want = (flags & (MSG_PEEK | MSG_OOB | MSG_TRUNC)) ? 0 : n;
+  return io_call(fd, kRead, [&] { return REAL(recv)(fd, buf, n, flags); }, want);
 }
 
 GREEN_HOOK(ssize_t, __recv_chk, (int fd, void* buf, size_t n, size_t buflen, int flags)) {

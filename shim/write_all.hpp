@@ -42,7 +42,7 @@ ssize_t write_all(int fd, size_t total, Op op) {
       continue;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK) return done > 0 ? static_cast<ssize_t>(done) : -1;
-    if (after_wake(hub->wait_fd(fd, kWrite, deadline, &st->waiters)) == Resume::fail) {
+    if (after_wake(wait_ready(hub, fd, *st, kWrite, deadline)) == Resume::fail) {
       return done > 0 ? static_cast<ssize_t>(done) : -1;
     }
   } while (done < total);
