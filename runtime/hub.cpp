@@ -54,6 +54,15 @@ void report_failure(const GreenletImpl* g) {
 
 }  // namespace
 
+struct Hub::Kick {
+  ev_async async;
+  Hub* hub = nullptr;
+  struct ev_loop* loop = nullptr;
+  WaitQueue waiters;
+  int waiting = 0;
+  Kick* next_hub = nullptr;
+};
+
 class Hub::MainGreenlet final : public GreenletImpl {
  public:
   void run() override { std::abort(); }  // the main greenlet is the thread's own stack
@@ -104,6 +113,7 @@ Hub::Hub()
   hub_g_->ctx_ = fiber::make(StackPool::top(hub_g_->stack_), StackPool::usable(hub_g_->stack_),
                              &Hub::entry);
   hub_g_->started_ = true;
+  kick_init();
 }
 
 Hub::~Hub() {
@@ -111,6 +121,7 @@ Hub::~Hub() {
   // Destroying the loop or the stacks from a fiber other than the main one would pull the
   // ground from under our own feet (exit() called inside a greenlet): leak instead.
   if (current_ != main_.get()) return;
+  kick_->loop = nullptr;  // kick_all() may still walk the list from a signal handler
   for (auto& s : signals_) ev_signal_stop(loop_, &s->w);
   signals_.clear();
   destroy_locals(main_.get());
@@ -332,13 +343,6 @@ void Hub::timer_stop(TimerSlot& slot) noexcept {
   slot.armed = false;
 }
 
-struct Hub::Kick {
-  ev_async async;
-  struct ev_loop* loop = nullptr;
-  WaitQueue waiters;
-  int waiting = 0;
-  Kick* next_hub = nullptr;
-};
 
 namespace {
 std::atomic<Hub::Kick*>& kick_list() {
@@ -347,25 +351,31 @@ std::atomic<Hub::Kick*>& kick_list() {
 }
 }  // namespace
 
+namespace {
+std::atomic<Hub::KickHook> kick_hook{nullptr};
+}
+
+void Hub::set_kick_hook(KickHook hook) noexcept { kick_hook.store(hook); }
+
+void Hub::kick_init() {
+  kick_ = new Kick;
+  ev_async_init(&kick_->async, [](struct ev_loop*, ev_async* w, int) {
+    auto* k = static_cast<Kick*>(w->data);
+    if (KickHook hook = kick_hook.load()) hook(*k->hub);
+    k->waiters.notify_all();
+  });
+  kick_->async.data = kick_;
+  kick_->hub = this;
+  kick_->loop = loop_;
+  ev_async_start(loop_, &kick_->async);
+  ev_unref(loop_);  // counts only while somebody waits (wait_kick)
+  Kick* head = kick_list().load();
+  do {
+    kick_->next_hub = head;
+  } while (!kick_list().compare_exchange_weak(head, kick_));
+}
+
 Wake Hub::wait_kick(Deadline deadline, bool interruptible) noexcept {
-  if (kick_ == nullptr) {
-    kick_ = new (std::nothrow) Kick;
-    if (kick_ == nullptr) return park(deadline, interruptible);
-    ev_async_init(&kick_->async, [](struct ev_loop*, ev_async* w, int) {
-      static_cast<Kick*>(w->data)->waiters.notify_all();
-    });
-    kick_->async.data = kick_;
-    {
-      NoHooks guard;
-      ev_async_start(loop_, &kick_->async);
-    }
-    ev_unref(loop_);  // only counts while somebody waits (below)
-    kick_->loop = loop_;
-    Kick* head = kick_list().load();
-    do {
-      kick_->next_hub = head;
-    } while (!kick_list().compare_exchange_weak(head, kick_));
-  }
   // While a greenlet waits for a kick, a real thread or a signal handler may still send
   // one: the loop is not dry, whatever else it watches.
   if (kick_->waiting++ == 0) ev_ref(loop_);
@@ -374,13 +384,11 @@ Wake Hub::wait_kick(Deadline deadline, bool interruptible) noexcept {
   return w;
 }
 
-void Hub::kick() noexcept {
-  if (kick_ != nullptr) ev_async_send(loop_, &kick_->async);
-}
+void Hub::kick() noexcept { ev_async_send(loop_, &kick_->async); }
 
 void Hub::kick_all() noexcept {
   for (Kick* k = kick_list().load(); k != nullptr; k = k->next_hub) {
-    ev_async_send(k->loop, &k->async);
+    if (struct ev_loop* loop = k->loop) ev_async_send(loop, &k->async);
   }
 }
 

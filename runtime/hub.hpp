@@ -152,14 +152,25 @@ class Hub {
 
   StackPool& stacks() noexcept { return stacks_; }
 
+  // In a child after fork(): the loop's kernel objects (epoll sets, eventfds) are shared
+  // with the parent until remade. Remakes them; the netpoller's registrations are lost
+  // (PollDescs of this hub are detached), so the caller re-registers its fds.
+  void after_fork() noexcept;
+  // Offload workers do not survive fork(): forget them (called in the child).
+  static void offload_after_fork() noexcept;
+
   // Parks until kick() (from any thread, or a signal handler) or the deadline: for waits
   // on state that something outside the hub may change (a semaphore posted from a signal
   // handler, a futex woken by a real thread). Callers re-check their condition.
   Wake wait_kick(Deadline deadline, bool interruptible) noexcept;
   // Wakes every wait_kick() of this hub. Async-signal-safe and thread-safe.
   void kick() noexcept;
-  // Calls kick() on every hub that has ever waited in wait_kick().
+  // Calls kick() on every hub. Async-signal-safe.
   static void kick_all() noexcept;
+  // Runs on the hub fiber of each kicked hub, before its kick waiters wake (the shim uses
+  // it to turn a signal handler's run into EINTR for the right greenlet).
+  using KickHook = void (*)(Hub& hub);
+  static void set_kick_hook(KickHook hook) noexcept;
 
  private:
   class HubGreenlet;
@@ -174,6 +185,7 @@ class Hub {
  private:
 
   static Hub& create();
+  void kick_init();
   static void entry(fiber::Transfer t) noexcept;
   void switch_to(GreenletImpl* to) noexcept;
   void after_switch(fiber::Transfer t) noexcept;

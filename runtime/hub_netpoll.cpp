@@ -111,4 +111,16 @@ Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline) noexcept {
   return w;
 }
 
+void Hub::after_fork() noexcept {
+  NoHooks guard;
+  ev_loop_fork(loop_);
+  if (netpoll_ != nullptr) {
+    ev_io_stop(loop_, &netpoll_->watcher);
+    ev_ref(loop_);  // undo the unref of netpoll_register
+    ::close(netpoll_->epfd);
+    delete netpoll_;
+    netpoll_ = nullptr;
+  }
+}
+
 }  // namespace green::detail

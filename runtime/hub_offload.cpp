@@ -26,10 +26,11 @@ struct Job {
 
 class Workers {
  public:
-  static Workers& instance() {
+  static Workers*& current() {
     static Workers* w = new Workers;  // never destroyed: detached threads use it at exit
-    return *w;
+    return w;
   }
+  static Workers& instance() { return *current(); }
   void submit(Job* j, void (*finished)(Job*)) {
     std::unique_lock<std::mutex> lock(mu_);
     queue_.push_back({j, finished});
@@ -72,6 +73,11 @@ class Workers {
 };
 
 }  // namespace
+
+void Hub::offload_after_fork() noexcept {
+  // The parent's workers (and maybe its locked mutex) are gone; start afresh.
+  Workers::current() = new Workers;
+}
 
 struct Hub::Offloads {
   ev_async async;

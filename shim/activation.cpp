@@ -1,6 +1,7 @@
 // When the hooks are live. Under LD_PRELOAD: from load, unless GREEN_DISABLE=1. Linked
 // explicitly: inert until green::patch_all() (C: green_patch_all()).
 #include <dlfcn.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "green/green.h"
 #include "green/patch.hpp"
+#include "fd_table.hpp"
 #include "hook.hpp"
 
 namespace green::shim {
@@ -54,8 +56,18 @@ bool preloaded() {
   return false;
 }
 
+// fork(): the child must not share the parent's epoll sets and eventfds.
+void child_after_fork() {
+  detail::Hub::offload_after_fork();
+  if (detail::Hub* hub = detail::Hub::current_if_exists()) {
+    hub->after_fork();
+    fd_reregister_all(hub);
+  }
+}
+
 __attribute__((constructor(101))) void on_load() {
   resolve_real();
+  pthread_atfork(nullptr, nullptr, child_after_fork);
   const char* disable = getenv("GREEN_DISABLE");
   if (disable != nullptr && disable[0] == '1') return;
   if (preloaded()) {

@@ -116,6 +116,20 @@ void fd_closing(detail::Hub* hub, int fd) noexcept {
   ++st->generation;
 }
 
+void fd_reregister_all(detail::Hub* hub) noexcept {
+  for (int c = 0; c < kChunks; ++c) {
+    FdState* chunk = chunks[c].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (int i = 0; i < kChunkSize; ++i) {
+      FdState& st = chunk[i];
+      if (st.poll.hub != hub) continue;
+      st.poll.hub = nullptr;
+      ++st.poll.generation;
+      hub->netpoll_register((c << kChunkBits) | i, st.poll);
+    }
+  }
+}
+
 void fd_duplicated(int from, int to) noexcept {
   FdState* a = fd_state(from);
   FdState* b = fd_state(to);

@@ -52,6 +52,8 @@ void fd_created(int fd, bool is_socket, bool user_nonblock, detail::Hub* hub = n
                 bool stream = false) noexcept;
 // Forgets `fd` (it is being closed): wakes its waiters with EBADF, bumps the generation.
 void fd_closing(detail::Hub* hub, int fd) noexcept;
+// In a fork child: registers again with `hub`'s new netpoller every fd it held.
+void fd_reregister_all(detail::Hub* hub) noexcept;
 // Copies the state of `from` to `to` (dup): they share one file description.
 void fd_duplicated(int from, int to) noexcept;
 

@@ -26,6 +26,9 @@ inline Resume after_wake(detail::Wake w) {
     case detail::Wake::closed:
       errno = EBADF;
       return Resume::fail;
+    case detail::Wake::signaled:
+      errno = EINTR;  // a handler without SA_RESTART ran (signal.cpp)
+      return Resume::fail;
     case detail::Wake::timed_out:
       errno = EAGAIN;  // what SO_RCVTIMEO/SO_SNDTIMEO make libc return
       return Resume::fail;
@@ -56,12 +59,17 @@ inline detail::Deadline io_deadline(const FdState& st, int dir) noexcept {
 
 // Parks until `fd` may be ready for `dir`: through the netpoller when the fd is registered
 // with this hub, else through a libev watcher for this one wait.
+// A signal handler interrupts it unless it has SA_RESTART — or always, on a socket with a
+// timeout (signal(7)).
 inline detail::Wake wait_ready(detail::Hub* hub, int fd, FdState& st, int dir, detail::Deadline deadline) noexcept {
-  if (st.poll.hub == hub) {
-    const detail::Wake w = hub->netpoll_wait(st.poll, dir, deadline);
-    if (w != detail::Wake::none) return w;
-  }
-  return hub->wait_fd(fd, dir, deadline, &st.waiters);
+  detail::GreenletImpl* self = hub->running();
+  const bool timed = (dir == 1 ? st.rcv_timeout_ns : st.snd_timeout_ns) > 0;
+  self->eintr = timed ? detail::GreenletImpl::Eintr::always : detail::GreenletImpl::Eintr::unless_restart;
+  detail::Wake w = detail::Wake::none;
+  if (st.poll.hub == hub) w = hub->netpoll_wait(st.poll, dir, deadline);
+  if (w == detail::Wake::none) w = hub->wait_fd(fd, dir, deadline, &st.waiters);
+  self->eintr = detail::GreenletImpl::Eintr::never;
+  return w;
 }
 
 // Whether `fd` is ready for `dir` right now (one real poll, no wait).
@@ -82,8 +90,7 @@ auto io_call(int fd, int dir, Op op, size_t want = 0) -> decltype(op()) {
   const detail::Deadline deadline = io_deadline(*st, dir);
   if (st->mode == FdState::Mode::foreign) {
     // The real fd blocks: call it only once it is ready.
-    if (!ready_now(fd, dir) &&
-        after_wake(hub->wait_fd(fd, dir, deadline, &st->waiters)) == Resume::fail) {
+    if (!ready_now(fd, dir) && after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) {
       return -1;
     }
     return op();

@@ -30,7 +30,14 @@ int wait_loop(green::detail::Hub* hub, const std::vector<int>& fds, const std::v
     const int r = attempt();
     if (r != 0) return r;
     if (deadline != green::detail::kNoDeadline && green::detail::now_ns() >= deadline) return 0;
+    green::detail::GreenletImpl* self = hub->running();
+    self->eintr = green::detail::GreenletImpl::Eintr::always;
     const green::detail::Wake w = hub->wait_fds(fds.data(), events.data(), fds.size(), deadline);
+    self->eintr = green::detail::GreenletImpl::Eintr::never;
+    if (w == green::detail::Wake::signaled) {
+      errno = EINTR;
+      return -1;
+    }
     if (w == green::detail::Wake::interrupted) {
       green::detail::raise_for(w);
       errno = EINTR;

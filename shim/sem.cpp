@@ -58,7 +58,14 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
       if (poll < until) until = poll;
     }
     gd::WaitQueue& q = waiters_of(s);
+    // POSIX: sem_wait reports EINTR after any handler, SA_RESTART or not.
+    hub->running()->eintr = gd::GreenletImpl::Eintr::always;
     const gd::Wake w = gd::wait_on_nothrow(q, until, /*interruptible=*/true);
+    hub->running()->eintr = gd::GreenletImpl::Eintr::never;
+    if (w == gd::Wake::signaled) {
+      if (q.empty()) tls_waiters->erase(s);
+      return fail(EINTR);
+    }
     if (q.empty()) tls_waiters->erase(s);  // only a waiter erases: nobody else holds `q`
     if (w == gd::Wake::interrupted) {
       gd::raise_for(w);  // sem_wait is a cancellation point
@@ -66,7 +73,6 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
     }
     if (w == gd::Wake::loop_exit) return fail(EDEADLK);
     if (w == gd::Wake::timed_out && until == deadline) return fail(ETIMEDOUT);
-    (void)hub;
   }
 }
 

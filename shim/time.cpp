@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "park.hpp"
+#include "signal.hpp"
 
 using namespace green::shim;
 
@@ -13,8 +14,12 @@ namespace green::shim {
 
 int park_until(detail::Hub* hub, detail::Deadline deadline) {
   for (;;) {
-    const detail::Wake w = hub->park(deadline);
+    const detail::Wake w = park_eintr(hub, deadline, detail::GreenletImpl::Eintr::always);
     if (w == detail::Wake::timed_out) return 0;
+    if (w == detail::Wake::signaled) {
+      errno = EINTR;
+      return -1;
+    }
     if (w == detail::Wake::interrupted) {
       detail::raise_for(w);
       errno = EINTR;

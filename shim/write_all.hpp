@@ -29,7 +29,7 @@ ssize_t write_all(int fd, size_t total, Op op) {
   size_t done = 0;
   do {
     if (foreign && !ready_now(fd, kWrite)) {
-      if (after_wake(hub->wait_fd(fd, kWrite, deadline, &st->waiters)) == Resume::fail) {
+      if (after_wake(wait_ready(hub, fd, *st, kWrite, deadline)) == Resume::fail) {
         return done > 0 ? static_cast<ssize_t>(done) : -1;
       }
       continue;

@@ -34,6 +34,7 @@ enum class Wake : std::uint8_t {
   interrupted,  // an exception (kill, Timeout) is pending for it
   loop_exit,    // nothing can ever wake it: every greenlet is blocked and no watcher is active
   closed,       // the fd it waited on was closed by another greenlet
+  signaled,     // a signal handler ran and this wait must report EINTR (the shim decides)
 };
 
 class GreenletImpl;

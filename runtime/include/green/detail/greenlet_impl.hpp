@@ -84,6 +84,11 @@ class GreenletImpl {
   }
   LocalSlots*& locals() noexcept { return locals_; }
   const StackArea& stack() const noexcept { return stack_; }
+  bool parked() const noexcept { return state_ == State::parked; }
+  // How a signal handler interrupts this greenlet's current wait (set by the shim around
+  // its interruptible waits): never, always (sleeps, polls), or unless SA_RESTART.
+  enum class Eintr : std::uint8_t { never, always, unless_restart };
+  Eintr eintr = Eintr::never;
   // What made this greenlet: the C++ API, or the shim's pthread_create (which tags it
   // so that a pthread_t can be checked without RTTI).
   enum class Origin : std::uint8_t { api, pthread };
