@@ -113,6 +113,10 @@ test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $
 	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) \
 	  $(SHIM_PLAIN_BIN) $(addprefix preload:,$(SHIM_PLAIN_BIN))
 
+# --- the demo --------------------------------------------------------------------------
+demo: $(LIB) $(GREENRUN) $(ECHO_BINS)
+	@demos/echo/run_demo.sh
+
 # --- benchmarks ------------------------------------------------------------------------
 $(BENCH_SWITCH): bench/switch.cpp $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
