@@ -46,6 +46,7 @@ SHIM_GREEN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_GREEN
 BENCH_SWITCH := $(BUILD)/bench/switch
 GREENRUN := $(BUILD)/bin/greenrun
 ECHO_BINS := $(BUILD)/demos/echo/threaded_echo $(BUILD)/bench/loadgen
+BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/green_echo
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
@@ -59,6 +60,14 @@ $(GREENRUN): tools/greenrun.cpp | $(DEPS_OK)
 $(BUILD)/demos/echo/threaded_echo: demos/echo/threaded_echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/bench/epoll_echo: bench/epoll_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/demos/echo/green_echo: demos/echo/green_echo.cpp $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim $(RPATH)
 
 $(BUILD)/bench/loadgen: bench/loadgen.cpp
 	@mkdir -p $(dir $@)
@@ -122,8 +131,16 @@ $(BENCH_SWITCH): bench/switch.cpp $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -O3 -o $@ $< -L$(BUILD) -lgreenshim -lboost_context $(RPATH)
 
-bench: $(BENCH_SWITCH)
+bench: $(BENCH_SWITCH) $(LIB) $(GREENRUN) $(BENCH_ECHO_BINS) $(BUILD)/.gnuplot-ok
 	$(BENCH_SWITCH)
+	bench/echo
+
+# gnuplot draws bench/echo's plot; like the build dependencies, installed when root.
+$(BUILD)/.gnuplot-ok:
+	@command -v gnuplot >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox || apt-get update -qq && apt-get install -y -qq gnuplot-nox; \
+	  else echo "greenshim: for the plot, run: sudo apt-get install -y gnuplot-nox"; fi; }
+	@mkdir -p $(BUILD) && touch $@
 
 # --- install ---------------------------------------------------------------------------
 install: $(LIB) $(GREENRUN)
