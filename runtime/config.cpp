@@ -9,19 +9,24 @@
 namespace green::detail {
 
 std::size_t parse_size(const char* text, std::size_t fallback) noexcept {
-  if (text == nullptr || *text == '\0') return fallback;
+  if (text == nullptr) return fallback;
+  while (*text == ' ' || *text == '\t') ++text;
+  // strtoull would accept "-1" as 2^64 - 1: only digits may start a size.
+  if (*text < '0' || *text > '9') return fallback;
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(text, &end, 10);
   if (errno != 0 || end == text) return fallback;
+  int shift = 0;
   switch (*end) {
-    case 'k': case 'K': v <<= 10; ++end; break;
-    case 'm': case 'M': v <<= 20; ++end; break;
-    case 'g': case 'G': v <<= 30; ++end; break;
+    case 'k': case 'K': shift = 10; ++end; break;
+    case 'm': case 'M': shift = 20; ++end; break;
+    case 'g': case 'G': shift = 30; ++end; break;
     default: break;
   }
   if (*end != '\0') return fallback;
-  return static_cast<std::size_t>(v);
+  if (shift != 0 && v > (~0ull >> shift)) return fallback;  // the suffix would overflow
+  return static_cast<std::size_t>(v << shift);
 }
 
 namespace {
@@ -29,8 +34,9 @@ namespace {
 std::size_t env_size(const char* name, std::size_t fallback, std::size_t min) {
   const char* text = std::getenv(name);
   if (text == nullptr) return fallback;
-  std::size_t v = parse_size(text, 0);
-  if (v < min) {
+  constexpr std::size_t kMalformed = ~std::size_t{0};
+  std::size_t v = parse_size(text, kMalformed);
+  if (v == kMalformed || v < min) {
     std::fprintf(stderr, "greenshim: ignoring %s=%s (want a number >= %zu)\n", name, text, min);
     return fallback;
   }

@@ -158,7 +158,10 @@ void Hub::entry(fiber::Transfer t) noexcept {
 void Hub::finish_current() noexcept {
   GreenletImpl* self = current_;
   // The callable's captures and the greenlet-locals may run destructors that block; do it
-  // while the greenlet can still park.
+  // while the greenlet can still park — but no longer be interrupted: an exception thrown
+  // into a destructor would terminate the process.
+  self->exiting_ = true;
+  self->clear_pending();
   try {
     self->release_callable();
     destroy_locals(self);
@@ -254,7 +257,7 @@ bool Hub::wake(GreenletImpl* g, Wake why) noexcept {
 
 
 void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept {
-  if (g->state_ == GreenletImpl::State::dead) return;
+  if (g->state_ == GreenletImpl::State::dead || g->exiting_) return;
   g->pending_ = std::move(exc);
   g->pending_source_ = source;
   // A parked greenlet is woken to take it now; a ready or running one takes it at its next
@@ -265,9 +268,10 @@ void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source)
 Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexcept {
   GreenletImpl* self = current_;
   ev_io w;
-  ev_io_init(&w, [](struct ev_loop*, ev_io* io, int) {
+  ev_io_init(&w, [](struct ev_loop*, ev_io* io, int revents) {
     auto* g = static_cast<GreenletImpl*>(io->data);
-    g->hub_->wake(g, Wake::notified);
+    // EV_ERROR: libev found the fd invalid (closed behind our back) and stopped watching.
+    g->hub_->wake(g, (revents & EV_ERROR) ? Wake::closed : Wake::notified);
   }, fd, ((events & 1) ? EV_READ : 0) | ((events & 2) ? EV_WRITE : 0));
   w.data = self;
   FdWait link;

@@ -1,5 +1,7 @@
 #include "green/io.hpp"
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <system_error>
 
@@ -10,7 +12,10 @@ namespace green {
 namespace {
 
 bool wait_fd(int fd, int events, Duration timeout) {
-  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "green: wait on a bad fd");
+  // libev would stop watching a bad fd with EV_ERROR at its next poll; say so now.
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) {
+    throw std::system_error(EBADF, std::generic_category(), "green: wait on a bad fd");
+  }
   const detail::Wake w =
       detail::Hub::current().wait_fd(fd, events, detail::deadline_after(timeout));
   detail::raise_for(w);

@@ -3,6 +3,7 @@
 // Work that does not block is never interrupted: greenlets are cooperative.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <utility>
 
@@ -31,6 +32,7 @@ class Timeout {
   static void on_fire(void* self);
   detail::TimerSlot slot_;
   detail::GreenletImpl* owner_;
+  std::uint64_t order_;  // creation order: a lower one is an enclosing scope
   bool fired_ = false;
 };
 

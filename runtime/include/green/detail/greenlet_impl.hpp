@@ -63,6 +63,7 @@ class GreenletImpl {
   bool started_ = false;
   bool killed_ = false;
   bool interruptible_ = true;          // false while parked where POSIX allows no interruption
+  bool exiting_ = false;               // its body has returned: no kill or Timeout lands now
   int errno_ = 0;
   EhState eh_;
   std::exception_ptr pending_;         // to throw at the next blocking point
