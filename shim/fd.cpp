@@ -1,7 +1,8 @@
 // fd hooks: read/write and their vector forms, close, dup, pipe, fcntl, ioctl.
 //
-// Departures from POSIX: none intended. O_NONBLOCK as the program sees it (F_GETFL,
-// FIONBIO) is its own choice, whatever greenshim set on the real fd.
+// Departures from POSIX: none intended. On an owned socket a read or write is made as
+// recv/send with MSG_DONTWAIT (which the kernel treats as read/write with O_NONBLOCK for
+// this call only), so the file description's flags stay the program's own.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -14,8 +15,26 @@ using namespace green::shim;
 
 extern "C" void __chk_fail(void) __attribute__((noreturn));
 
+namespace {
+
+ssize_t recvmsg_iov(int fd, const struct iovec* iov, int count, int flags) {
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);
+  m.msg_iovlen = static_cast<size_t>(count);
+  return REAL(recvmsg)(fd, &m, flags);
+}
+
+ssize_t sendmsg_iov(int fd, const struct iovec* iov, int count, int flags) {
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);
+  m.msg_iovlen = static_cast<size_t>(count);
+  return REAL(sendmsg)(fd, &m, flags);
+}
+
+}  // namespace
+
 GREEN_HOOK(ssize_t, read, (int fd, void* buf, size_t n)) {
-  return io_call(fd, kRead, [&] { return REAL(read)(fd, buf, n); }, n);
+  return io_call(fd, kRead, [&](int f) { return f ? REAL(recv)(fd, buf, n, f) : REAL(read)(fd, buf, n); }, n);
 }
 
 GREEN_HOOK(ssize_t, __read_chk, (int fd, void* buf, size_t n, size_t buflen)) {
@@ -24,22 +43,27 @@ GREEN_HOOK(ssize_t, __read_chk, (int fd, void* buf, size_t n, size_t buflen)) {
 }
 
 GREEN_HOOK(ssize_t, readv, (int fd, const struct iovec* iov, int count)) {
-  const size_t want = count > 0 && count <= IOV_MAX ? iov_total(iov, count) : 0;
-  return io_call(fd, kRead, [&] { return REAL(readv)(fd, iov, count); }, want);
+  if (count < 0 || count > IOV_MAX || iov_total(iov, count) == SIZE_MAX) return REAL(readv)(fd, iov, count);
+  const size_t want = iov_total(iov, count);
+  return io_call(fd, kRead, [&](int f) { return f ? recvmsg_iov(fd, iov, count, f) : REAL(readv)(fd, iov, count); }, want);
 }
 
 GREEN_HOOK(ssize_t, write, (int fd, const void* buf, size_t n)) {
-  return write_all(fd, n, [&](size_t done, size_t max) {
-    return REAL(write)(fd, static_cast<const char*>(buf) + done, max);
+  return write_all(fd, n, [&](size_t done, size_t max, int f) {
+    const char* p = static_cast<const char*>(buf) + done;
+    // send() without MSG_NOSIGNAL raises SIGPIPE exactly as write() does.
+    return f ? REAL(send)(fd, p, max, f) : REAL(write)(fd, p, max);
   });
 }
 
 GREEN_HOOK(ssize_t, writev, (int fd, const struct iovec* iov, int count)) {
   if (count < 0 || count > IOV_MAX) return REAL(writev)(fd, iov, count);  // EINVAL as libc
-  return write_all(fd, iov_total(iov, count), [&](size_t done, size_t max) {
-    if (done == 0 && max == iov_total(iov, count)) return REAL(writev)(fd, iov, count);
+  const size_t total = iov_total(iov, count);
+  if (total == SIZE_MAX) return REAL(writev)(fd, iov, count);
+  return write_all(fd, total, [&](size_t done, size_t max, int f) {
+    if (done == 0 && max == total) return f ? sendmsg_iov(fd, iov, count, f) : REAL(writev)(fd, iov, count);
     IovWindow w(iov, count, done, max);
-    return REAL(writev)(fd, w.data(), w.size());
+    return f ? sendmsg_iov(fd, w.data(), w.size(), f) : REAL(writev)(fd, w.data(), w.size());
   });
 }
 
@@ -101,14 +125,13 @@ int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void* arg) {
   switch (cmd) {
     case F_GETFL: {
       const int r = real(fd, cmd);
-      if (r < 0 || st->mode != FdState::Mode::owned) return r;
+      if (r < 0 || !st->nonblock_ours) return r;
       return (r & ~O_NONBLOCK) | (st->user_nonblock ? O_NONBLOCK : 0);
     }
     case F_SETFL: {
       const int flags = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-      const bool owned = st->mode == FdState::Mode::owned;
-      const int r = real(fd, cmd, owned ? (flags | O_NONBLOCK) : flags);
-      if (r == 0) st->user_nonblock = (flags & O_NONBLOCK) != 0;
+      const int r = real(fd, cmd, st->nonblock_ours ? (flags | O_NONBLOCK) : flags);
+      if (r == 0) fd_for_each_dup(fd, *st, [&](FdState& s) { s.user_nonblock = (flags & O_NONBLOCK) != 0; });
       return r;
     }
     default: {
@@ -147,16 +170,18 @@ GREEN_HOOK(int, ioctl, (int fd, unsigned long request, ...)) {
   ensure_real();
   if (request == FIONBIO && arg != nullptr) {
     FdState* st = fd_state(fd);
-    if (st != nullptr && st->mode == FdState::Mode::owned) {
+    if (st != nullptr && st->nonblock_ours) {
       // The real fd stays non-blocking; only the program's view changes.
       const int flags = REAL(fcntl)(fd, F_GETFL);
       if (flags < 0) return -1;
-      st->user_nonblock = *static_cast<int*>(arg) != 0;
+      const bool on = *static_cast<int*>(arg) != 0;
+      fd_for_each_dup(fd, *st, [&](FdState& s) { s.user_nonblock = on; });
       return 0;
     }
     const int r = REAL(ioctl)(fd, request, arg);
     if (r == 0 && st != nullptr && st->mode != FdState::Mode::unknown) {
-      st->user_nonblock = *static_cast<int*>(arg) != 0;
+      const bool on = *static_cast<int*>(arg) != 0;
+      fd_for_each_dup(fd, *st, [&](FdState& s) { s.user_nonblock = on; });
     }
     return r;
   }

@@ -73,8 +73,13 @@ void fd_classify(int fd, FdState& st, detail::Hub* hub) noexcept {
     len = sizeof tv;
     if (REAL(getsockopt)(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0) st.snd_timeout_ns = timeval_ns(tv);
     if (hub != nullptr && st.poll.hub == nullptr) hub->netpoll_register(fd, st.poll);
-  } else if (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode)) {
+  } else if (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode) || (sb.st_mode & S_IFMT) == 0) {
+    // No file type: an anonymous inode (eventfd, timerfd, signalfd, epoll, inotify), all
+    // pollable.
     st.mode = FdState::Mode::foreign;
+    const int acc = flags >= 0 ? (flags & O_ACCMODE) : O_RDWR;
+    st.readable = acc != O_WRONLY;
+    st.writable = acc != O_RDONLY;
   } else {
     st.mode = FdState::Mode::passthrough;
   }
@@ -84,32 +89,57 @@ void fd_created(int fd, bool is_socket, bool user_nonblock, detail::Hub* hub, bo
   FdState* st = fd_state(fd);
   if (st == nullptr) return;
   st->is_socket = is_socket;
+  st->nonblock_ours = false;
   st->stream = stream;
   st->drained = false;
   st->user_nonblock = user_nonblock;
   st->rcv_timeout_ns = st->snd_timeout_ns = 0;
   if (is_socket) {
     st->mode = FdState::Mode::owned;
-    if (!user_nonblock) {
-      const int flags = REAL(fcntl)(fd, F_GETFL);
-      if (flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
-    }
     if (hub != nullptr) {
       if (st->poll.hub != nullptr) st->poll.hub->netpoll_unregister(fd, st->poll);  // stale
       hub->netpoll_register(fd, st->poll);
     }
   } else {
     st->mode = FdState::Mode::foreign;
+    const int acc = REAL(fcntl)(fd, F_GETFL) & O_ACCMODE;
+    st->readable = acc != O_WRONLY;
+    st->writable = acc != O_RDONLY;
   }
 }
+
+namespace {
+
+void unlink_dup(int fd, FdState& st) noexcept {
+  if (st.dup_next < 0) return;
+  // Find the predecessor in the ring and bypass fd.
+  int prev = fd;
+  for (int cur = st.dup_next; cur >= 0 && cur != fd;) {
+    FdState* c = fd_state(cur);
+    if (c == nullptr) break;
+    prev = cur;
+    cur = c->dup_next;
+  }
+  if (prev != fd) {
+    FdState* p = fd_state(prev);
+    p->dup_next = st.dup_next == prev ? -1 : st.dup_next;
+  }
+  st.dup_next = -1;
+}
+
+}  // namespace
 
 void fd_closing(detail::Hub* hub, int fd) noexcept {
   FdState* st = fd_state(fd);
   if (st == nullptr) return;
+  unlink_dup(fd, *st);
+  st->readable = st->writable = true;
   if (hub != nullptr) hub->close_fd_waits(st->waiters);
   if (st->poll.hub != nullptr) st->poll.hub->netpoll_unregister(fd, st->poll);
   st->mode = FdState::Mode::unknown;
   st->user_nonblock = false;
+  st->drained = false;
+  st->nonblock_ours = false;
   st->is_socket = false;
   st->stream = st->drained = false;
   st->rcv_timeout_ns = st->snd_timeout_ns = 0;
@@ -133,9 +163,17 @@ void fd_reregister_all(detail::Hub* hub) noexcept {
 void fd_duplicated(int from, int to) noexcept {
   FdState* a = fd_state(from);
   FdState* b = fd_state(to);
-  if (a == nullptr || b == nullptr) return;
+  if (a == nullptr || b == nullptr || from == to) return;
+  unlink_dup(to, *b);
+  b->readable = a->readable;
+  b->writable = a->writable;
+  b->drained = false;
+  // Join from's ring: to follows from.
+  b->dup_next = a->dup_next < 0 ? from : a->dup_next;
+  a->dup_next = to;
   b->mode = a->mode;
   b->user_nonblock = a->user_nonblock;
+  b->nonblock_ours = a->nonblock_ours;
   b->is_socket = a->is_socket;
   b->stream = a->stream;
   b->rcv_timeout_ns = a->rcv_timeout_ns;

@@ -1,21 +1,19 @@
 // The one owner of per-fd state: how greenshim treats each fd, the user's view of
 // O_NONBLOCK, SO_RCVTIMEO/SO_SNDTIMEO, and who waits on it.
 //
-// Modes, decided when the fd is created through a hook or, for any other fd, on its first
-// blocking call (fstat):
+// An fd's file description may be shared with other processes (inherited, passed over
+// SCM_RIGHTS) and with glibc's own internal calls (stdio on a socket), so greenshim leaves
+// its O_NONBLOCK flag alone wherever it can. Modes, decided when the fd is created through a
+// hook or, for any other fd, at its first blocking call (fstat):
 //
-//   unknown ──create via socket()/accept()/socketpair()──► owned
-//      │                                                   (real O_NONBLOCK set by us;
-//      │                                                    try, EAGAIN → park, retry)
-//      ├──first use, fstat says socket ──────────────────► owned (adopted)
-//      ├──first use, pipe/FIFO/tty/char device ──────────► foreign
-//      │      (real flag left alone: the file description may be shared with other
-//      │       processes; park until ready, then make the real call)
-//      └──first use, regular file/dir/block device ──────► passthrough
-//   close() ─────────────────────────────────────────────► unknown, generation + 1
-//
-// Pipes made by pipe()/pipe2() start foreign for the same reason: their ends are handed to
-// child processes, which must not inherit an O_NONBLOCK they never asked for.
+//   unknown ──socket()/accept()/socketpair(), or fstat says socket──► owned
+//      │     (each call made non-blocking by itself: MSG_DONTWAIT; try, EAGAIN → park,
+//      │      retry. Only a listening socket gets a real O_NONBLOCK, at its first
+//      │      accept: accept has no per-call flag. The program still sees its own.)
+//      ├──pipe()/pipe2(), or a FIFO, tty or character device ─────────► foreign
+//      │     (park until ready, then make the real call)
+//      └──regular file, directory, block device ──────────────────────► passthrough
+//   close() ────────────────────────────────────────────────────────► unknown, generation + 1
 #pragma once
 
 #include <atomic>
@@ -29,7 +27,8 @@ namespace green::shim {
 struct FdState {
   enum class Mode : std::uint8_t { unknown, owned, foreign, passthrough };
   Mode mode = Mode::unknown;
-  bool user_nonblock = false;   // the user's O_NONBLOCK (owned fds: the real flag is ours)
+  bool user_nonblock = false;   // the user's O_NONBLOCK
+  bool nonblock_ours = false;   // we set the real O_NONBLOCK (a listening socket)
   bool is_socket = false;
   bool stream = false;          // SOCK_STREAM: a short read means the queue was drained
   bool drained = false;         // the last read was short: wait for an edge before the next
@@ -38,15 +37,23 @@ struct FdState {
   std::uint32_t generation = 0;     // bumped at close: a stale wake-up cannot match
   detail::FdWaitList waiters;       // greenlets waiting through libev (wait_fd)
   detail::PollDesc poll;            // owned sockets: the netpoller's registration
+  bool readable = true;             // foreign fds: the access mode allows reading
+  bool writable = true;
+  int dup_next = -1;                // ring of fds sharing one file description (dup)
 };
+
+// Applies `fn` to the state of `fd` and of every fd dup()ed from it: O_NONBLOCK and socket
+// options belong to the file description they share.
+template <class Fn>
+void fd_for_each_dup(int fd, FdState& st, Fn fn);
 
 // Returns the state of `fd` (creating its slot), or nullptr for a negative or huge fd.
 FdState* fd_state(int fd) noexcept;
 // Decides the mode of an fd seen for the first time.
 // `hub`, if given, registers an adopted socket with its netpoller.
 void fd_classify(int fd, FdState& st, detail::Hub* hub = nullptr) noexcept;
-// Records an fd just created by a hook: sockets become owned (real O_NONBLOCK, registered
-// with `hub`'s netpoller), pipes foreign. `user_nonblock` is what the caller asked for
+// Records an fd just created by a hook: sockets become owned (registered with `hub`'s
+// netpoller), pipes foreign. `user_nonblock` is what the caller asked for
 // (SOCK_NONBLOCK, O_NONBLOCK).
 void fd_created(int fd, bool is_socket, bool user_nonblock, detail::Hub* hub = nullptr,
                 bool stream = false) noexcept;
@@ -56,5 +63,16 @@ void fd_closing(detail::Hub* hub, int fd) noexcept;
 void fd_reregister_all(detail::Hub* hub) noexcept;
 // Copies the state of `from` to `to` (dup): they share one file description.
 void fd_duplicated(int from, int to) noexcept;
+
+template <class Fn>
+void fd_for_each_dup(int fd, FdState& st, Fn fn) {
+  fn(st);
+  for (int other = st.dup_next; other >= 0 && other != fd;) {
+    FdState* o = fd_state(other);
+    if (o == nullptr) break;
+    fn(*o);
+    other = o->dup_next;
+  }
+}
 
 }  // namespace green::shim

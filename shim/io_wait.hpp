@@ -1,6 +1,9 @@
 // The retry loop every I/O hook uses: try; on EAGAIN park until the fd is ready (or the
 // SO_RCVTIMEO/SO_SNDTIMEO deadline); retry. A hook body is then one call to io_call().
 //
+// The operation takes the flags to add to its call: MSG_DONTWAIT for an owned socket (a
+// read becomes recv(…, MSG_DONTWAIT), which the kernel treats alike), 0 otherwise.
+//
 // errno: whatever the last real call left, except where we decide the outcome ourselves
 // (EAGAIN after a socket timeout, EBADF when another greenlet closed the fd).
 // An exception pending for the greenlet (a green::Timeout or kill() from the C++ API) is
@@ -8,6 +11,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "fd_table.hpp"
 #include "hook.hpp"
@@ -78,22 +82,27 @@ inline bool ready_now(int fd, int dir) noexcept {
   return REAL(poll)(&p, 1, 0) > 0;
 }
 
-// Runs `op` (a real call, returning -1/errno on failure) as a blocking call would behave,
-// parking the greenlet instead of the thread. `want` is the byte count a plain read asks
-// for (0 for other calls): it lets a read that follows a short one skip the system call
-// that would only say EAGAIN.
+// Runs `op(flags)` (a real call, returning -1/errno on failure) as a blocking call would
+// behave, parking the greenlet instead of the thread. `want` is the byte count a plain read
+// asks for (0 for other calls): it lets a read that follows a short one skip the system
+// call that would only say EAGAIN. `deadline` overrides the socket timeout (MSG_WAITALL
+// spans several calls under one timeout). `socket_call`: recv, send, accept… on anything
+// but a socket fail at once (ENOTSOCK): never wait for them.
 template <class Op>
-auto io_call(int fd, int dir, Op op, size_t want = 0) -> decltype(op()) {
+auto io_call(int fd, int dir, Op op, size_t want = 0, bool socket_call = false,
+             detail::Deadline deadline = 0) -> decltype(op(0)) {
   detail::Hub* hub = green_context();
   FdState* st = cooperative_fd(hub, fd);
-  if (st == nullptr) return op();
-  const detail::Deadline deadline = io_deadline(*st, dir);
+  if (st == nullptr || (socket_call && !st->is_socket)) return op(0);
+  if (deadline == 0) deadline = io_deadline(*st, dir);
   if (st->mode == FdState::Mode::foreign) {
+    // The wrong end of a pipe fails at once (EBADF): no readiness will ever come.
+    if (!(dir == kRead ? st->readable : st->writable)) return op(0);
     // The real fd blocks: call it only once it is ready.
     if (!ready_now(fd, dir) && after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) {
       return -1;
     }
-    return op();
+    return op(0);
   }
   // A short read drained a stream socket; any byte since has raised an edge that the
   // netpoller has either recorded (rd_ready) or will deliver. Without one, read() would
@@ -102,7 +111,7 @@ auto io_call(int fd, int dir, Op op, size_t want = 0) -> decltype(op()) {
     if (after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) return -1;
   }
   for (;;) {
-    auto r = op();
+    auto r = op(MSG_DONTWAIT);
     if (r >= 0) {
       if (want > 0) st->drained = st->stream && r > 0 && static_cast<size_t>(r) < want;
       return r;

@@ -29,8 +29,10 @@ struct Handler {
 };
 Handler handlers[NSIG];
 std::atomic<std::uint64_t> epoch{0};
-std::atomic<bool> last_restart{false};
-thread_local std::uint64_t seen_epoch = 0;
+// Set by a handler that ran while the main greenlet was parked in a wait it interrupts;
+// taken by the hub (on_kick). A handler that runs while the main greenlet is running
+// interrupts nothing, as the kernel's would not interrupt a later call.
+std::atomic<bool> interrupt_main{false};
 
 void trampoline(int sig, siginfo_t* info, void* uctx) {
   const int saved = errno;
@@ -40,7 +42,14 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   } else if (a.sa_handler != SIG_IGN && a.sa_handler != SIG_DFL) {
     a.sa_handler(sig);
   }
-  last_restart.store((a.sa_flags & SA_RESTART) != 0, std::memory_order_relaxed);
+  if (gd::Hub* hub = gd::Hub::current_if_exists()) {
+    const gd::GreenletImpl* main = hub->main_greenlet();
+    const bool restart = (a.sa_flags & SA_RESTART) != 0;
+    if (main->parked() && (main->eintr == gd::GreenletImpl::Eintr::always ||
+                           (main->eintr == gd::GreenletImpl::Eintr::unless_restart && !restart))) {
+      interrupt_main.store(true, std::memory_order_relaxed);
+    }
+  }
   epoch.fetch_add(1, std::memory_order_release);
   gd::Hub::kick_all();  // ev_async_send: async-signal-safe
   errno = saved;
@@ -48,16 +57,9 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
 
 // On the hub fiber after a kick: deliver EINTR for the handler runs since the last look.
 void on_kick(gd::Hub& hub) {
-  const std::uint64_t now = epoch.load(std::memory_order_acquire);
-  if (now == seen_epoch) return;
-  seen_epoch = now;
+  if (!interrupt_main.exchange(false, std::memory_order_acq_rel)) return;
   gd::GreenletImpl* main = hub.main_greenlet();
-  if (!main->parked()) return;
-  const bool restart = last_restart.load(std::memory_order_relaxed);
-  if (main->eintr == gd::GreenletImpl::Eintr::always ||
-      (main->eintr == gd::GreenletImpl::Eintr::unless_restart && !restart)) {
-    hub.wake(main, gd::Wake::signaled);
-  }
+  if (main->parked() && main->eintr != gd::GreenletImpl::Eintr::never) hub.wake(main, gd::Wake::signaled);
 }
 
 const bool hook_installed = (gd::Hub::set_kick_hook(&on_kick), true);

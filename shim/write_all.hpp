@@ -1,7 +1,7 @@
-// Blocking writes complete, as libc's would: the real fd of an owned socket is
-// non-blocking, so a large write returns short; we keep writing (parking on EAGAIN) until
-// everything is out, a timeout or an error, and then report the bytes written if any.
-// Non-blocking callers never get here: cooperative_fd() sends them straight to libc.
+// Blocking writes complete, as libc's would: an owned socket is written with MSG_DONTWAIT,
+// so a large write returns short; we keep writing (parking on EAGAIN) until everything is
+// out, a timeout or an error, and then report the bytes written if any. Non-blocking
+// callers never get here: cooperative_fd() sends them straight to libc.
 #pragma once
 
 #include <sys/uio.h>
@@ -18,12 +18,15 @@ namespace green::shim {
 // pipe is written in pieces that fit, so the real call never blocks the thread.
 constexpr size_t kForeignChunk = 4096;
 
-// op(done, max) writes at most `max` bytes starting `done` bytes into the caller's data.
+// op(done, max, flags) writes at most `max` bytes starting `done` bytes into the caller's
+// data, adding `flags` (MSG_DONTWAIT for an owned socket) to its call.
 template <class Op>
-ssize_t write_all(int fd, size_t total, Op op) {
+ssize_t write_all(int fd, size_t total, Op op, bool socket_call = false) {
   detail::Hub* hub = green_context();
   FdState* st = cooperative_fd(hub, fd);
-  if (st == nullptr) return op(0, total);
+  if (st == nullptr || (socket_call && !st->is_socket)) return op(0, total, 0);
+  if (st->mode == FdState::Mode::foreign && !st->writable) return op(0, total, 0);
+  const int flags = st->mode == FdState::Mode::owned ? MSG_DONTWAIT : 0;
   const bool foreign = st->mode == FdState::Mode::foreign;
   const detail::Deadline deadline = io_deadline(*st, kWrite);
   size_t done = 0;
@@ -35,7 +38,7 @@ ssize_t write_all(int fd, size_t total, Op op) {
       continue;
     }
     const size_t max = foreign ? std::min(total - done, kForeignChunk) : total - done;
-    const ssize_t r = op(done, max);
+    const ssize_t r = op(done, max, flags);
     if (r >= 0) {
       done += static_cast<size_t>(r);
       if (total == 0) return r;
@@ -75,9 +78,14 @@ class IovWindow {
   std::vector<iovec> parts_;
 };
 
+// The bytes an iovec array holds; SIZE_MAX when they add up past SSIZE_MAX (which the
+// real call rejects with EINVAL).
 inline size_t iov_total(const iovec* iov, int count) {
   size_t t = 0;
-  for (int i = 0; i < count; ++i) t += iov[i].iov_len;
+  for (int i = 0; i < count; ++i) {
+    if (iov[i].iov_len > static_cast<size_t>(SSIZE_MAX) - t) return SIZE_MAX;
+    t += iov[i].iov_len;
+  }
   return t;
 }
 
