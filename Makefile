@@ -43,6 +43,8 @@ SHIM_PLAIN_SRC := $(filter-out %_green_test.cpp,$(wildcard tests/shim/*_test.cpp
 SHIM_PLAIN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_PLAIN_SRC))
 SHIM_GREEN_SRC := $(wildcard tests/shim/*_green_test.cpp)
 SHIM_GREEN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_GREEN_SRC))
+# Third-party programs (python3…) run under LD_PRELOAD by a GoogleTest driver.
+PROGRAMS_BIN := $(BUILD)/tests/programs_tests
 BENCH_SWITCH := $(BUILD)/bench/switch
 GREENRUN := $(BUILD)/bin/greenrun
 ECHO_BINS := $(BUILD)/demos/echo/threaded_echo $(BUILD)/bench/loadgen
@@ -118,8 +120,12 @@ $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp) |
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
 
-test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(LIB)
-	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) \
+$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
+
+test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) $(LIB)
+	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) \
 	  $(SHIM_PLAIN_BIN) $(addprefix preload:,$(SHIM_PLAIN_BIN))
 
 # --- the demo --------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "fiber.hpp"
@@ -62,6 +63,16 @@ struct NoHooks {
   ~NoHooks() { --tls_no_hooks; }
   NoHooks(const NoHooks&) = delete;
   NoHooks& operator=(const NoHooks&) = delete;
+};
+
+// A lock for the runtime's and the shim's own data shared with real threads: taken with
+// the hooks off, so it is glibc's mutex for every caller (a greenlet holds it only for a
+// few instructions, never across a switch).
+template <class Mutex>
+struct InternalLock {
+  explicit InternalLock(Mutex& m) : lock(m) {}
+  NoHooks off;
+  std::unique_lock<Mutex> lock;
 };
 
 // A greenlet parked on an fd, linked into that fd's list so that close() can wake it.

@@ -4,6 +4,7 @@
 // A finished job is handed back through the hub's ev_async (the only libev call that is
 // safe from another thread); the watcher keeps the loop alive only while jobs are out.
 #include <ev.h>
+#include <pthread.h>
 
 #include <condition_variable>
 #include <deque>
@@ -32,7 +33,7 @@ class Workers {
   }
   static Workers& instance() { return *current(); }
   void submit(Job* j, void (*finished)(Job*)) {
-    std::unique_lock<std::mutex> lock(mu_);
+    InternalLock<std::mutex> lock(mu_);
     queue_.push_back({j, finished});
     if (idle_ == 0 && threads_ < max_threads()) {
       ++threads_;
@@ -51,7 +52,9 @@ class Workers {
     static const unsigned n = static_cast<unsigned>(parse_size(std::getenv("GREEN_OFFLOAD_THREADS"), 4));
     return n == 0 ? 1 : n;
   }
-  void work() {
+  void work() {  // a real thread: no hub, the hooks pass through anyway
+    // Named, so that tools (and tests) can tell greenshim's helpers from the program's.
+    pthread_setname_np(pthread_self(), "green-offload");
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       ++idle_;
@@ -93,7 +96,7 @@ void Hub::offload(std::function<void()> fn) {
       auto* hub = static_cast<Hub*>(w->data);
       std::vector<Job*> done;
       {
-        std::lock_guard<std::mutex> lock(hub->offloads_->mu);
+        InternalLock<std::mutex> lock(hub->offloads_->mu);
         done.swap(hub->offloads_->finished);
       }
       for (Job* j : done) {
@@ -111,7 +114,7 @@ void Hub::offload(std::function<void()> fn) {
   Workers::instance().submit(&job, [](Job* j) {
     Hub* hub = j->hub;
     {
-      std::lock_guard<std::mutex> lock(hub->offloads_->mu);
+      InternalLock<std::mutex> lock(hub->offloads_->mu);
       hub->offloads_->finished.push_back(j);
     }
     ev_async_send(hub->loop_, &hub->offloads_->async);

@@ -97,7 +97,7 @@ void run_key_destructors() noexcept {
 GREEN_HOOK(int, pthread_key_create, (pthread_key_t* key, void (*dtor)(void*))) {
   ensure_real();
   if (!hooks_active) return REAL(pthread_key_create)(key, dtor);
-  std::lock_guard<std::mutex> lock(keys_mu);
+  gd::InternalLock<std::mutex> lock(keys_mu);
   for (pthread_key_t i = 0; i < kMaxKeys; ++i) {
     unsigned seq = keys[i].seq.load(std::memory_order_relaxed);
     if (seq & 1) continue;
@@ -112,7 +112,7 @@ GREEN_HOOK(int, pthread_key_create, (pthread_key_t* key, void (*dtor)(void*))) {
 GREEN_HOOK(int, pthread_key_delete, (pthread_key_t key)) {
   ensure_real();
   if (!ours(key)) return REAL(pthread_key_delete)(key);
-  std::lock_guard<std::mutex> lock(keys_mu);
+  gd::InternalLock<std::mutex> lock(keys_mu);
   KeyInfo& k = keys[key - kKeyBase];
   const unsigned seq = k.seq.load(std::memory_order_relaxed);
   if (!(seq & 1)) return EINVAL;

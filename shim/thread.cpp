@@ -111,14 +111,14 @@ GreenThread* current_thread() noexcept {
 
 std::shared_ptr<GreenThread> find_thread(pthread_t t) {
   Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
+  gd::InternalLock<std::mutex> lock(r.mu);
   auto it = r.threads.find(t);
   return it == r.threads.end() ? nullptr : it->second;
 }
 
 void forget_thread(GreenThread* t) {
   Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
+  gd::InternalLock<std::mutex> lock(r.mu);
   r.threads.erase(id_of(t));
 }
 
@@ -152,7 +152,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
     t = std::make_shared<GreenThread>(fn, arg, detach == PTHREAD_CREATE_DETACHED);
     {
       Registry& r = registry();
-      std::lock_guard<std::mutex> lock(r.mu);
+      gd::InternalLock<std::mutex> lock(r.mu);
       r.threads.emplace(id_of(t.get()), t);
     }
     *out = id_of(t.get());
@@ -256,7 +256,7 @@ GREEN_HOOK(void, pthread_exit, (void* value)) {
     for (;;) {
       bool alive = false;
       {
-        std::lock_guard<std::mutex> lock(r.mu);
+        gd::InternalLock<std::mutex> lock(r.mu);
         for (auto& [id, t] : r.threads) alive = alive || !t->dead();
       }
       if (!alive) break;
