@@ -122,7 +122,7 @@ $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp) |
 
 $(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
+	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -DGREEN_ROOT='"$(abspath .)"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
 
 test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) $(LIB)
 	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) \
