@@ -1,0 +1,109 @@
+// Event: every waiter wakes on set(); wait() on a set Event returns at once; a timeout
+// returns false; a killed waiter does not hold the others back.
+#include <vector>
+
+#include "support.hpp"
+
+using namespace green;
+using namespace green_test;
+
+TEST(Event, SetWakesEveryWaiter) {
+  Event ev;
+  int woken = 0;
+  std::vector<Greenlet<bool>> gs;
+  for (int i = 0; i < 5; ++i) {
+    gs.push_back(spawn([&] {
+      const bool r = ev.wait();
+      ++woken;
+      return r;
+    }));
+  }
+  yield();
+  EXPECT_EQ(woken, 0);
+  EXPECT_FALSE(ev.is_set());
+  ev.set();
+  EXPECT_TRUE(ev.is_set());
+  EXPECT_EQ(woken, 0);  // set() does not switch
+  EXPECT_TRUE(joinall(gs, 1s));
+  EXPECT_EQ(woken, 5);
+  for (auto& g : gs) EXPECT_TRUE(g.get());
+}
+
+TEST(Event, WaitOnASetEventReturnsAtOnce) {
+  Event ev;
+  ev.set();
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(ev.wait());
+  EXPECT_TRUE(ev.wait(0ms));
+  EXPECT_TRUE(ev.wait(1s));
+  EXPECT_LT(ms(since(t0)), 500);
+}
+
+TEST(Event, ClearMakesWaitersWaitAgain) {
+  Event ev;
+  ev.set();
+  ev.clear();
+  EXPECT_FALSE(ev.is_set());
+  EXPECT_FALSE(ev.wait(10ms));
+}
+
+TEST(Event, WaitTimesOut) {
+  Event ev;
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(ev.wait(20ms));
+  EXPECT_GE(ms(since(t0)), 20);
+  EXPECT_LT(ms(since(t0)), 900);
+  EXPECT_FALSE(ev.wait(0ms));
+}
+
+TEST(Event, SetBeforeTheTimeoutWins) {
+  Event ev;
+  auto setter = spawn([&] {
+    sleep(10ms);
+    ev.set();
+  });
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(ev.wait(2s));
+  EXPECT_GE(ms(since(t0)), 10);
+  EXPECT_LT(ms(since(t0)), 1500);
+  setter.join();
+}
+
+TEST(Event, TimedOutWaiterDoesNotMissALaterSet) {
+  Event ev;
+  int timeouts = 0;
+  auto waiter = spawn([&] {
+    while (!ev.wait(5ms)) ++timeouts;
+    return true;
+  });
+  sleep(20ms);
+  ev.set();
+  EXPECT_TRUE(waiter.get(1s));
+  EXPECT_GE(timeouts, 1);
+}
+
+TEST(Event, KilledWaiterDoesNotHoldTheOthersBack) {
+  Event ev;
+  GreenletGuard guard;
+  auto a = guard(spawn([&] { return ev.wait(); }));
+  auto b = guard(spawn([&] { return ev.wait(); }));
+  auto c = guard(spawn([&] { return ev.wait(); }));
+  yield();
+  b.kill(false);  // b is woken to die, but still queued on the Event
+  ev.set();
+  EXPECT_TRUE(a.get(1s));
+  EXPECT_TRUE(c.get(1s));
+  EXPECT_TRUE(b.join(1s));
+  EXPECT_TRUE(b.killed());
+}
+
+TEST(Event, ReusableAfterClear) {
+  Event ev;
+  for (int round = 0; round < 3; ++round) {
+    auto g = spawn([&] { return ev.wait(1s); });
+    yield();
+    ev.set();
+    EXPECT_TRUE(g.get());
+    ev.clear();
+  }
+}
