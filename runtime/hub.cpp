@@ -123,7 +123,10 @@ Hub::~Hub() {
   if (current_ != main_.get()) return;
   kick_->loop = nullptr;  // kick_all() may still walk the list from a signal handler
   for (auto& s : signals_) ev_signal_stop(loop_, &s->w);
+  std::vector<int> watched;
+  for (auto& s : signals_) watched.push_back(s->w.signum);
   signals_.clear();
+  for (int signum : watched) release_signal(signum);
   destroy_locals(main_.get());
   stacks_.release(hub_g_->stack_);
   hub_g_->stack_ = {};
@@ -396,8 +399,18 @@ void Hub::kick_all() noexcept {
   }
 }
 
+namespace {
+// libev lets one loop at a time watch a signal (and aborts otherwise): which hub has each.
+std::atomic<Hub*> signal_owner[NSIG];
+}
+
 int Hub::signal_add(int signum, std::function<void()> handler) {
   NoHooks guard;  // libev installs its handler and its wake-up pipe here
+  Hub* expected = nullptr;
+  if (!signal_owner[signum].compare_exchange_strong(expected, this) && expected != this) {
+    throw std::system_error(EBUSY, std::generic_category(),
+                            "green::signal: another thread's hub already handles this signal");
+  }
   static int next_id = 0;
   auto s = std::make_unique<SignalWatch>();
   s->hub = this;
@@ -426,11 +439,21 @@ int Hub::signal_add(int signum, std::function<void()> handler) {
 void Hub::signal_cancel(int id) noexcept {
   for (auto it = signals_.begin(); it != signals_.end(); ++it) {
     if ((*it)->id == id) {
+      const int signum = (*it)->w.signum;
       ev_signal_stop(loop_, &(*it)->w);
       signals_.erase(it);
+      release_signal(signum);
       return;
     }
   }
+}
+
+void Hub::release_signal(int signum) noexcept {
+  for (const auto& s : signals_) {
+    if (s->w.signum == signum) return;  // another handler of ours still watches it
+  }
+  Hub* self = this;
+  signal_owner[signum].compare_exchange_strong(self, nullptr);
 }
 
 }  // namespace green::detail

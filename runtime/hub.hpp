@@ -160,6 +160,7 @@ class Hub {
   // signal_cancel().
   int signal_add(int signum, std::function<void()> handler);
   void signal_cancel(int id) noexcept;
+  void release_signal(int signum) noexcept;
 
   StackPool& stacks() noexcept { return stacks_; }
 
