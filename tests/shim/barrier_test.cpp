@@ -1,0 +1,97 @@
+// shim/barrier.cpp, as a plain POSIX program: pthread_barrier_wait holds every thread
+// until the count is reached, returns PTHREAD_BARRIER_SERIAL_THREAD to exactly one of
+// them per round, and pthread_barrier_init rejects a count of 0. Runs without the shim
+// and under LD_PRELOAD, where every thread is a greenlet of the main OS thread.
+// (std::barrier and std::latch are futex-based: futex_test.cpp.)
+#include <atomic>
+#include <vector>
+
+#include "threads_util.hpp"
+
+using namespace threads_test;
+
+namespace {
+class BarrierTest : public ThreadsTest {};
+}  // namespace
+
+TEST_F(BarrierTest, SerialThreadIsReturnedToExactlyOneThreadPerRound) {
+  constexpr int kThreads = 8, kRounds = 50;
+  pthread_barrier_t b;
+  ASSERT_EQ(::pthread_barrier_init(&b, nullptr, kThreads), 0);
+  std::atomic<int> arrived[kRounds] = {};
+  std::atomic<int> serial[kRounds] = {};
+  std::atomic<int> bad_return{0}, early{0};
+  std::vector<pthread_t> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.push_back(spawn([&, i]() -> void* {
+      for (int r = 0; r < kRounds; ++r) {
+        arrived[r].fetch_add(1);
+        if ((i + r) % 3 == 0) sleep_ms(1);  // arrive in a different order each round
+        const int ret = ::pthread_barrier_wait(&b);
+        if (ret == PTHREAD_BARRIER_SERIAL_THREAD) {
+          serial[r].fetch_add(1);
+        } else if (ret != 0) {
+          bad_return.fetch_add(1);
+        }
+        if (arrived[r].load() != kThreads) early.fetch_add(1);  // left before all came
+      }
+      return nullptr;
+    }));
+  }
+  for (pthread_t t : ts) join(t);
+  EXPECT_EQ(bad_return.load(), 0);
+  EXPECT_EQ(early.load(), 0);
+  for (int r = 0; r < kRounds; ++r) EXPECT_EQ(serial[r].load(), 1) << "round " << r;
+  EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
+
+TEST_F(BarrierTest, WaitersAreHeldUntilTheLastArrives) {
+  constexpr int kThreads = 100;
+  pthread_barrier_t b;
+  ASSERT_EQ(::pthread_barrier_init(&b, nullptr, kThreads + 1), 0);
+  std::atomic<int> passed{0};
+  std::vector<pthread_t> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.push_back(spawn([&]() -> void* {
+      const int r = ::pthread_barrier_wait(&b);
+      passed.fetch_add(1);
+      return as_ptr(r == PTHREAD_BARRIER_SERIAL_THREAD ? 1 : 0);
+    }));
+  }
+  sleep_ms(100);
+  EXPECT_EQ(passed.load(), 0);
+  expect_threads_alive(kThreads);
+  const int mine = ::pthread_barrier_wait(&b);
+  int serials = mine == PTHREAD_BARRIER_SERIAL_THREAD ? 1 : 0;
+  for (pthread_t t : ts) serials += static_cast<int>(as_int(join(t)));
+  EXPECT_EQ(passed.load(), kThreads);
+  EXPECT_EQ(serials, 1);
+  EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
+
+TEST_F(BarrierTest, CountOfOneNeverWaits) {
+  pthread_barrier_t b;
+  ASSERT_EQ(::pthread_barrier_init(&b, nullptr, 1), 0);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(::pthread_barrier_wait(&b), PTHREAD_BARRIER_SERIAL_THREAD);
+  EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
+
+TEST_F(BarrierTest, CountOfZeroIsEinval) {
+  pthread_barrier_t b;
+  EXPECT_EQ(::pthread_barrier_init(&b, nullptr, 0), EINVAL);
+}
+
+TEST_F(BarrierTest, ReinitialisedBarrierWorksAgain) {
+  pthread_barrier_t b;
+  for (unsigned n : {2u, 5u}) {
+    ASSERT_EQ(::pthread_barrier_init(&b, nullptr, n), 0);
+    std::vector<pthread_t> ts;
+    for (unsigned i = 1; i < n; ++i) ts.push_back(spawn([&b] { return as_ptr(::pthread_barrier_wait(&b)); }));
+    int serials = ::pthread_barrier_wait(&b) == PTHREAD_BARRIER_SERIAL_THREAD;
+    for (pthread_t t : ts) {
+      serials += static_cast<int>(static_cast<int>(as_int(join(t))) == PTHREAD_BARRIER_SERIAL_THREAD);
+    }
+    EXPECT_EQ(serials, 1);
+    EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+  }
+}
