@@ -231,6 +231,17 @@ void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size) {
   runq_.push(raw);
 }
 
+void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size) {
+  g->hub_ = this;
+  g->stack_ = StackArea{stack, size, false};
+  g->ctx_ = fiber::make(StackPool::top(g->stack_), size, &Hub::entry);
+  g->started_ = true;
+  g->state_ = GreenletImpl::State::ready;
+  GreenletImpl* raw = g.get();
+  raw->self_ = std::move(g);
+  runq_.push(raw);
+}
+
 Wake Hub::park(Deadline deadline, bool interruptible) noexcept {
   GreenletImpl* self = current_;
   if (interruptible && self->pending_) return Wake::interrupted;

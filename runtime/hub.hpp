@@ -119,6 +119,8 @@ class Hub {
   bool in_hub_fiber() const noexcept { return current_ == hub_g_.get(); }
 
   void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
+  // Same, on memory the caller provides (pthread_attr_setstack); never freed by us.
+  void spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size);
   // Gives up the CPU until wake() or the deadline. Returns why it runs again.
   Wake park(Deadline deadline, bool interruptible = true) noexcept;
   // Makes a parked greenlet ready; false (and nothing done) unless it is parked.

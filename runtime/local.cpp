@@ -36,11 +36,19 @@ void local_store(std::uint64_t key, void* value, void (*destroy)(void*)) {
 void destroy_locals(GreenletImpl* g) noexcept {
   LocalSlots* slots = g->locals();
   if (slots == nullptr) return;
-  // A destructor may itself touch another local: keep the table until all have run.
+  // A destructor may itself touch its own or another local (a pthread key destructor may
+  // set its value again): each slot stays findable while its destructor runs, and is
+  // removed afterwards by key, since the destructor may have added slots behind it.
   while (!slots->slots.empty()) {
-    LocalSlot s = slots->slots.back();
-    slots->slots.pop_back();
+    const LocalSlot s = slots->slots.back();
     s.destroy(s.value);
+    for (auto it = slots->slots.end(); it != slots->slots.begin();) {
+      --it;
+      if (it->key == s.key && it->value == s.value) {
+        slots->slots.erase(it);
+        break;
+      }
+    }
   }
   g->locals() = nullptr;
   delete slots;

@@ -39,7 +39,7 @@ StackPool::~StackPool() {
   for (const StackArea& s : free_) ::munmap(s.base, s.size);
 }
 
-std::size_t StackPool::usable(const StackArea& s) noexcept { return s.size - page_size(); }
+std::size_t StackPool::usable(const StackArea& s) noexcept { return s.ours ? s.size - page_size() : s.size; }
 
 StackArea StackPool::acquire(std::size_t usable) {
   const std::size_t size = usable == 0 ? default_size_ : mapping_size(usable);
@@ -52,7 +52,7 @@ StackArea StackPool::acquire(std::size_t usable) {
 }
 
 void StackPool::release(StackArea s) noexcept {
-  if (s.base == nullptr) return;
+  if (s.base == nullptr || !s.ours) return;
   if (s.size == default_size_ && free_.size() < capacity_) {
     free_.push_back(s);
     return;

@@ -19,10 +19,8 @@ namespace gd = green::detail;
 
 namespace {
 
-// Set in __list.__prev by a release that hands the mutex to a parked greenlet: the lock
-// stays taken, and contenders must queue rather than poll.
-gd::GreenletImpl* const kHandoff = reinterpret_cast<gd::GreenletImpl*>(1);
-constexpr int kKindMask = 3;  // PTHREAD_MUTEX_KIND_MASK_NP in glibc
+constexpr int kKindMask = 3;          // PTHREAD_MUTEX_KIND_MASK_NP in glibc
+constexpr int kPsharedBit = 128;      // PTHREAD_MUTEX_PSHARED_BIT in glibc
 // How long a greenlet waits before re-trying a mutex that a real thread holds: glibc's
 // unlock wakes only futex sleepers, never the hub.
 constexpr std::int64_t kRealOwnerPollNs = 200000;
@@ -43,7 +41,7 @@ int os_tid() {
 }
 
 void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
-  set_owner(m, me);
+  if ((m->__data.__kind & kPsharedBit) == 0) set_owner(m, me);
   m->__data.__owner = os_tid();
   m->__data.__count = 1;
 }
@@ -52,22 +50,23 @@ void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
 
 namespace green::shim {
 
-bool green_mutex(const pthread_mutex_t* m) noexcept {
-  return (m->__data.__kind & ~kKindMask) == 0;
-}
+bool green_mutex(const pthread_mutex_t*) noexcept { return true; }
 
 int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
   gd::Hub& hub = gd::Hub::current();
   gd::GreenletImpl* me = hub.running();
   const int type = m->__data.__kind & kKindMask;
-  if (owner(m) == me) {
+  // A process-shared mutex may be held in another process: its owner field would be a
+  // pointer from another address space, so it is never read; waiters poll.
+  const bool pshared = (m->__data.__kind & kPsharedBit) != 0;
+  if (!pshared && owner(m) == me) {
     if (type == PTHREAD_MUTEX_RECURSIVE) {
       if (m->__data.__count == ~0u) return EAGAIN;
       ++m->__data.__count;
       return 0;
     }
+    if (try_only) return EBUSY;  // glibc: EBUSY for an errorcheck trylock by the owner too
     if (type == PTHREAD_MUTEX_ERRORCHECK) return EDEADLK;
-    if (try_only) return EBUSY;
   }
   for (;;) {
     int expected = 0;
@@ -78,13 +77,13 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
     if (try_only) return EBUSY;
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return ETIMEDOUT;
     gd::Wake w;
-    if (owner(m) != nullptr) {
+    if (!pshared && owner(m) != nullptr) {
+      // Held by a greenlet: its unlock wakes one waiter, which tries again (no hand-off:
+      // a handed-over mutex would stay locked until its new owner runs, and std::lock's
+      // try-and-back-off over several mutexes could then livelock).
       if (queue(m) == nullptr) set_queue(m, new gd::WaitQueue);
       w = gd::wait_on_nothrow(*queue(m), deadline, /*interruptible=*/false);
-      if (w == gd::Wake::notified) {  // handed over by the releasing greenlet
-        take(m, me);
-        return 0;
-      }
+      if (w == gd::Wake::notified) continue;
     } else {
       // A real thread holds it: tell its unlock there may be sleepers (as glibc does),
       // then look again a little later.
@@ -103,21 +102,21 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
 int mutex_unlock(pthread_mutex_t* m) {
   gd::GreenletImpl* me = gd::Hub::current().running();
   const int type = m->__data.__kind & kKindMask;
-  if (owner(m) != me) {
+  const bool pshared = (m->__data.__kind & kPsharedBit) != 0;
+  if (pshared ? m->__data.__owner != os_tid() : owner(m) != me) {
     if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) return EPERM;
     if (lock_word(m).load(std::memory_order_relaxed) == 0) return 0;  // glibc does not check
   }
   if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
-  gd::WaitQueue* q = queue(m);
-  if (q != nullptr && q->notify_one()) {
-    set_owner(m, kHandoff);
-    return 0;
-  }
-  set_owner(m, nullptr);
+  if (!pshared) set_owner(m, nullptr);
   m->__data.__owner = 0;
   m->__data.__count = 0;
   if (lock_word(m).exchange(0, std::memory_order_release) == 2) {
-    syscall(SYS_futex, &m->__data.__lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    // Real threads (or, process-shared, other processes) sleep in the kernel on it.
+    syscall(SYS_futex, &m->__data.__lock, pshared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+  if (!pshared) {
+    if (gd::WaitQueue* q = queue(m)) q->notify_one();
   }
   return 0;
 }
@@ -164,7 +163,7 @@ GREEN_HOOK(int, pthread_mutex_unlock, (pthread_mutex_t* m)) {
 
 GREEN_HOOK(int, pthread_mutex_destroy, (pthread_mutex_t* m)) {
   ensure_real();
-  if (green_mutex(m)) {
+  if ((m->__data.__kind & kPsharedBit) == 0) {
     if (lock_word(m).load() != 0) return EBUSY;
     delete queue(m);
     set_queue(m, nullptr);

@@ -8,7 +8,7 @@
 //   __owner       the kernel TID of the holder's OS thread (what glibc's checks read)
 //   __list.__prev the greenlet holding it (kHandoff while a release hands it to a waiter)
 //   __list.__next a WaitQueue of greenlets waiting for it, allocated at first contention
-// Robust, priority-inheritance, priority-protect and process-shared mutexes go to glibc.
+// Robust, priority-inheritance, priority-protect and process-shared mutexes: mutex.cpp.
 #pragma once
 
 #include <pthread.h>

@@ -23,9 +23,20 @@ gd::WaitQueue& once_waiters() {
 }
 }  // namespace
 
+namespace std {
+// libstdc++ hands std::call_once's callable to its pthread_once routine through these
+// thread_local variables, which every greenlet of a hub shares (<mutex>, __once_proxy).
+extern __thread void* __once_callable;
+extern __thread void (*__once_call)();
+}  // namespace std
+
 GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
   gd::Hub* hub = green_context();
   if (hub == nullptr) return REAL(pthread_once)(once, init);
+  // Another greenlet's std::call_once may overwrite (or clear) them while we park: keep
+  // ours, and put them back before running the routine.
+  void* const callable = std::__once_callable;
+  void (*const call)() = std::__once_call;
   auto& word = *reinterpret_cast<std::atomic<int>*>(once);
   for (;;) {
     int v = word.load(std::memory_order_acquire);
@@ -35,6 +46,8 @@ GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
     gd::wait_on_nothrow(once_waiters(), gd::now_ns() + kPollNs, false);
   }
   try {
+    std::__once_callable = callable;
+    std::__once_call = call;
     init();
   } catch (...) {
     // An init routine left by unwinding (cancellation) leaves the once un-run (POSIX).

@@ -22,17 +22,27 @@ namespace {
 
 int poll_events(short e) { return ((e & (POLLIN | POLLPRI | POLLRDHUP)) ? 1 : 0) | ((e & POLLOUT) ? 2 : 0); }
 
+// libev watches readable and writable only: a poll that asks for nothing (hang-ups and
+// errors are always reported) or for POLLPRI (out-of-band data) is re-checked this often.
+constexpr std::int64_t kRecheckNs = 10000000;
+
 // try(): the kernel call with a zero timeout. Parks between tries until the deadline.
 template <class Try>
 int wait_loop(green::detail::Hub* hub, const std::vector<int>& fds, const std::vector<int>& events,
-              green::detail::Deadline deadline, Try attempt) {
+              green::detail::Deadline deadline, Try attempt, bool recheck = false) {
   for (;;) {
     const int r = attempt();
     if (r != 0) return r;
     if (deadline != green::detail::kNoDeadline && green::detail::now_ns() >= deadline) return 0;
     green::detail::GreenletImpl* self = hub->running();
     self->eintr = green::detail::GreenletImpl::Eintr::always;
-    const green::detail::Wake w = hub->wait_fds(fds.data(), events.data(), fds.size(), deadline);
+    green::detail::Deadline until = deadline;
+    if (recheck && green::detail::now_ns() + kRecheckNs < until) until = green::detail::now_ns() + kRecheckNs;
+    const green::detail::Wake w = hub->wait_fds(fds.data(), events.data(), fds.size(), until);
+    if (w == green::detail::Wake::timed_out && until != deadline) {
+      self->eintr = green::detail::GreenletImpl::Eintr::never;
+      continue;
+    }
     self->eintr = green::detail::GreenletImpl::Eintr::never;
     if (w == green::detail::Wake::signaled) {
       errno = EINTR;
@@ -62,14 +72,19 @@ int green_poll(green::detail::Hub* hub, struct pollfd* fds, nfds_t n, green::det
   std::vector<int> fdv, ev;
   fdv.reserve(n);
   ev.reserve(n);
+  bool recheck = false;
   for (nfds_t i = 0; i < n; ++i) {
     fdv.push_back(fds[i].fd);
     ev.push_back(poll_events(fds[i].events));
+    if (fds[i].fd >= 0 && ((fds[i].events & ~(POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)) != 0 ||
+                           (fds[i].events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)) == 0)) {
+      recheck = true;
+    }
   }
   static const timespec zero{0, 0};
   return wait_loop(hub, fdv, ev, deadline, [&] {
     return mask ? REAL(ppoll)(fds, n, &zero, mask) : REAL(poll)(fds, n, 0);
-  });
+  }, recheck);
 }
 
 int green_select(green::detail::Hub* hub, int nfds, fd_set* r, fd_set* w, fd_set* e,
@@ -87,6 +102,8 @@ int green_select(green::detail::Hub* hub, int nfds, fd_set* r, fd_set* w, fd_set
   if (w) w0 = *w;
   if (e) e0 = *e;
   static const timespec zero{0, 0};
+  bool recheck = false;  // exceptfds: out-of-band data, which libev cannot watch
+  for (int fd = 0; e != nullptr && fd < nfds && fd < FD_SETSIZE; ++fd) recheck = recheck || FD_ISSET(fd, e);
   return wait_loop(hub, fdv, ev, deadline, [&] {
     // select overwrites its sets even when nothing is ready: start each try from the
     // caller's sets.
@@ -94,7 +111,7 @@ int green_select(green::detail::Hub* hub, int nfds, fd_set* r, fd_set* w, fd_set
     if (w) *w = w0;
     if (e) *e = e0;
     return REAL(pselect)(nfds, r, w, e, &zero, mask);
-  });
+  }, recheck);
 }
 
 }  // namespace
@@ -126,7 +143,8 @@ GREEN_HOOK(int, select, (int nfds, fd_set* r, fd_set* w, fd_set* e, struct timev
   if (hub == nullptr || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) || nfds < 0) {
     return REAL(select)(nfds, r, w, e, tv);
   }
-  if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)) {
+  // Linux accepts tv_usec of a second or more (it adds it up); only negatives are EINVAL.
+  if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) {
     errno = EINVAL;
     return -1;
   }

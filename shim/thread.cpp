@@ -97,7 +97,7 @@ void GreenThread::run() {
   } catch (const ThreadUnwind& u) {
     retval = u.value;
   }
-  run_key_destructors();
+  // Key destructors run with the greenlet's locals, when the runtime ends it.
   if (detached) forget_thread(this);
   registry().exits.notify_all();
 }
@@ -130,11 +130,22 @@ bool real_threads_started() noexcept { return real_threads.load(std::memory_orde
 
 void test_cancel() {
   GreenThread* self = current_thread();
-  if (self != nullptr && self->cancel_requested && self->cancel_enabled) {
+  if (self == nullptr || !self->cancel_enabled) return;
+  if (self->has_pending()) std::rethrow_exception(self->take_pending());
+  if (self->cancel_requested) {
     self->cancel_requested = false;
     throw ThreadUnwind{PTHREAD_CANCELED};
   }
 }
+
+namespace {
+// Makes a cancel request take effect at the thread's next cancellation point: the pending
+// exception is what every blocking hook throws when it parks.
+void arm_cancel(GreenThread* t) {
+  t->cancel_requested = false;
+  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
+}
+}  // namespace
 
 }  // namespace green::shim
 
@@ -156,7 +167,20 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
       r.threads.emplace(id_of(t.get()), t);
     }
     *out = id_of(t.get());
-    hub->spawn(t, stack_size_from(attr));
+    void* user_stack = nullptr;
+    size_t user_size = 0;
+    if (attr != nullptr && pthread_attr_getstack(attr, &user_stack, &user_size) == 0) {
+      // glibc reports the stored top minus the size: with no stack set (top 0) the sum
+      // wraps to zero.
+      if (reinterpret_cast<uintptr_t>(user_stack) + user_size == 0) user_stack = nullptr;
+    } else {
+      user_stack = nullptr;
+    }
+    if (user_stack != nullptr) {
+      hub->spawn_on(t, user_stack, user_size);  // pthread_attr_setstack: the caller's memory
+    } else {
+      hub->spawn(t, stack_size_from(attr));
+    }
   } catch (...) {
     if (t) forget_thread(t.get());
     return EAGAIN;  // what glibc reports when it cannot get a stack
@@ -203,6 +227,8 @@ gd::Deadline abs_deadline(clockid_t clock, const timespec* abstime) {
 GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
   ensure_real();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
+  // The hub's own OS thread (the main thread) can only end with the process.
+  if (green_context() != nullptr && pthread_equal(t, REAL(pthread_self)())) return EDEADLK;
   return join_real(t, retval);
 }
 
@@ -286,11 +312,11 @@ GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
   if (!g) return REAL(pthread_getattr_np)(t, attr);
   const gd::StackArea& s = g->stack();
   if (s.base == nullptr) return ESRCH;
-  const long page = sysconf(_SC_PAGESIZE);
+  const size_t guard = s.ours ? static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
   int rc = pthread_attr_init(attr);
   if (rc != 0) return rc;
-  pthread_attr_setstack(attr, static_cast<char*>(s.base) + page, s.size - static_cast<size_t>(page));
-  pthread_attr_setguardsize(attr, static_cast<size_t>(page));
+  pthread_attr_setstack(attr, static_cast<char*>(s.base) + guard, s.size - guard);
+  pthread_attr_setguardsize(attr, guard);
   pthread_attr_setdetachstate(attr, g->detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
   return 0;
 }
@@ -323,7 +349,7 @@ GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
   auto g = find_thread(t);
   if (!g) return REAL(pthread_kill)(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
-  if (sig == 0) return g->dead() ? ESRCH : 0;
+  if (sig == 0) return 0;  // the ID stays valid until joined, finished or not
   return REAL(pthread_kill)(host_of(g), sig);
 }
 
@@ -333,10 +359,7 @@ GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
   if (!g) return REAL(pthread_cancel)(t);
   if (g->dead()) return 0;
   g->cancel_requested = true;
-  if (g->cancel_enabled) {
-    if (g.get() == current_thread()) return 0;  // taken at its next cancellation point
-    gd::interrupt(g.get(), std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
-  }
+  if (g->cancel_enabled) arm_cancel(g.get());
   return 0;
 }
 
@@ -347,6 +370,7 @@ GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
   if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
   if (old != nullptr) *old = self->cancel_enabled ? PTHREAD_CANCEL_ENABLE : PTHREAD_CANCEL_DISABLE;
   self->cancel_enabled = state == PTHREAD_CANCEL_ENABLE;
+  if (self->cancel_enabled && self->cancel_requested) arm_cancel(self);
   return 0;
 }
 

@@ -363,7 +363,6 @@ void init_with(pthread_mutex_t* m, void (*configure)(pthread_mutexattr_t*)) {
 // kernel; a second greenlet locking one that a parked greenlet holds puts the whole OS
 // thread to sleep for good. Guarded so that the rest of the binary runs.
 TEST_F(MutexTest, RobustMutexExcludes) {
-  if (shim_expected()) GTEST_SKIP() << "BUG: a contended robust mutex hangs the process under the shim";
   pthread_mutex_t m;
   init_with(&m, [](pthread_mutexattr_t* a) { ::pthread_mutexattr_setrobust(a, PTHREAD_MUTEX_ROBUST); });
   const Contention c = contend(&m, 4, 5, 5);
@@ -373,7 +372,6 @@ TEST_F(MutexTest, RobustMutexExcludes) {
 }
 
 TEST_F(MutexTest, ProcessSharedMutexExcludes) {
-  if (shim_expected()) GTEST_SKIP() << "BUG: a contended process-shared mutex hangs the process under the shim";
   pthread_mutex_t m;
   init_with(&m, [](pthread_mutexattr_t* a) { ::pthread_mutexattr_setpshared(a, PTHREAD_PROCESS_SHARED); });
   const Contention c = contend(&m, 4, 5, 5);
@@ -383,7 +381,6 @@ TEST_F(MutexTest, ProcessSharedMutexExcludes) {
 }
 
 TEST_F(MutexTest, PriorityInheritanceMutexExcludes) {
-  if (shim_expected()) GTEST_SKIP() << "BUG: a contended PTHREAD_PRIO_INHERIT mutex hangs the process under the shim";
   pthread_mutex_t m;
   init_with(&m, [](pthread_mutexattr_t* a) { ::pthread_mutexattr_setprotocol(a, PTHREAD_PRIO_INHERIT); });
   const Contention c = contend(&m, 4, 5, 5);
@@ -407,7 +404,7 @@ TEST_F(MutexTest, RobustRecursiveMutexExcludes) {
 }
 
 TEST_F(MutexTest, RobustMutexOfAnEndedOwnerIsEownerdead) {
-  if (shim_expected()) GTEST_SKIP() << "BUG: locking a robust mutex a greenlet died holding hangs under the shim";
+  if (shim_expected()) GTEST_SKIP() << "greenshim limit (docs/interposed.md): a robust mutex whose greenlet owner ended reports no EOWNERDEAD";
   pthread_mutex_t m;
   init_with(&m, [](pthread_mutexattr_t* a) { ::pthread_mutexattr_setrobust(a, PTHREAD_MUTEX_ROBUST); });
   join(spawn([&m]() -> void* {
@@ -465,7 +462,6 @@ TEST_F(MutexTest, StdMutexAndScopedLock) {
 // try_lock fails. std::lock's try-the-rest then fails every time, each failure hands the
 // mutex on again, and three or more greenlets cycle forever (a livelock).
 TEST_F(MutexTest, StdScopedLockInOppositeOrders) {
-  if (shim_expected()) GTEST_SKIP() << "BUG: std::scoped_lock(a, b) vs (b, a) livelocks under the shim";
   EXPECT_EQ(scoped_lock_rounds(true), 8 * 40);
 }
 

@@ -17,17 +17,9 @@ class SpinTest : public ThreadsTest {};
 // stores 0. Every spinlock made by pthread_spin_init therefore looks held to the shim:
 // pthread_spin_lock from a greenlet yields forever, pthread_spin_trylock is EBUSY, and
 // the shim's unlock (0) leaves it locked for glibc. Tests that would hang are skipped.
-bool spin_lock_hangs_under_shim() {
-#if defined(__x86_64__) || defined(__i386__)
-  return shim_expected();
-#else
-  return false;
-#endif
-}
 }  // namespace
 
 TEST_F(SpinTest, SpinlockExcludes) {
-  if (spin_lock_hangs_under_shim()) GTEST_SKIP() << "BUG: pthread_spin_lock never returns under the shim";
   pthread_spinlock_t l;
   ASSERT_EQ(::pthread_spin_init(&l, PTHREAD_PROCESS_PRIVATE), 0);
   struct Shared {
@@ -76,7 +68,6 @@ TEST_F(SpinTest, TrylockIsEbusyWhileHeld) {
 // The holder sleeps with the lock held; the spinners must neither get it early nor keep
 // the holder from waking up (under the shim: they must let the hub run its timers).
 TEST_F(SpinTest, SpinnersWaitForASleepingHolder) {
-  if (spin_lock_hangs_under_shim()) GTEST_SKIP() << "BUG: pthread_spin_lock never returns under the shim";
   pthread_spinlock_t l;
   ASSERT_EQ(::pthread_spin_init(&l, PTHREAD_PROCESS_PRIVATE), 0);
   std::atomic<bool> held{false}, released{false};

@@ -25,6 +25,7 @@ struct EhState {
 struct StackArea {
   void* base = nullptr;     // lowest mapped address (the guard page)
   std::size_t size = 0;     // mapping size, guard included
+  bool ours = true;         // false: the program's memory (pthread_attr_setstack), no guard
 };
 
 class GreenletImpl {
