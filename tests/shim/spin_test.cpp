@@ -12,11 +12,8 @@ using namespace threads_test;
 namespace {
 class SpinTest : public ThreadsTest {};
 
-// BUG (shim/spin.cpp): the shim takes 0 for "free", but on x86-64 glibc's
-// pthread_spin_init (an alias of pthread_spin_unlock) stores 1 for free and a holder
-// stores 0. Every spinlock made by pthread_spin_init therefore looks held to the shim:
-// pthread_spin_lock from a greenlet yields forever, pthread_spin_trylock is EBUSY, and
-// the shim's unlock (0) leaves it locked for glibc. Tests that would hang are skipped.
+// On x86-64 glibc's pthread_spin_init (an alias of pthread_spin_unlock) stores 1 for free
+// and a holder stores 0: these tests would hang under a shim that assumed 0 meant free.
 }  // namespace
 
 TEST_F(SpinTest, SpinlockExcludes) {
