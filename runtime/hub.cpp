@@ -19,8 +19,8 @@
 
 namespace green::detail {
 
-thread_local Hub* tls_hub __attribute__((tls_model("initial-exec"))) = nullptr;
-thread_local int tls_no_hooks __attribute__((tls_model("initial-exec"))) = 0;
+__thread Hub* tls_hub __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread int tls_no_hooks __attribute__((tls_model("initial-exec"))) = 0;
 
 static_assert(sizeof(ev_timer) <= sizeof(TimerSlot::raw), "TimerSlot too small for ev_timer");
 

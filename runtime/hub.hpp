@@ -53,10 +53,12 @@ class Hub;
 // initial-exec: the hub pointer is read on every switch and every hook; the default
 // global-dynamic model would call __tls_get_addr each time. A few bytes of static TLS are
 // available even to a library loaded with LD_PRELOAD.
-extern thread_local Hub* tls_hub __attribute__((tls_model("initial-exec")));
+// __thread, not thread_local: a C++ extern thread_local is reached through an init-wrapper
+// call on every access; these need no dynamic initialisation.
+extern __thread Hub* tls_hub __attribute__((tls_model("initial-exec")));
 // Non-zero while the runtime calls into libev or libc from a greenlet: the shim's hooks
 // must then pass straight through (libev's own pipe(), fcntl(), sigaction()).
-extern thread_local int tls_no_hooks __attribute__((tls_model("initial-exec")));
+extern __thread int tls_no_hooks __attribute__((tls_model("initial-exec")));
 
 struct NoHooks {
   NoHooks() noexcept { ++tls_no_hooks; }
