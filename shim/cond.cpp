@@ -52,12 +52,6 @@ int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   return r == gd::Wake::timed_out ? ETIMEDOUT : 0;
 }
 
-gd::Deadline cond_deadline(clockid_t clock, const timespec* abstime) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
-}
-
 }  // namespace
 
 GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t* attr)) {
@@ -91,13 +85,13 @@ GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, 
   if (green_context() == nullptr) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (!valid_timespec(*abstime)) return EINVAL;
-  return cond_wait(c, m, cond_deadline(clock, abstime));
+  return cond_wait(c, m, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
   if (green_context() == nullptr) return REAL(pthread_cond_timedwait)(c, m, abstime);
   if (!valid_timespec(*abstime)) return EINVAL;
-  return cond_wait(c, m, cond_deadline(cond_clock(c), abstime));
+  return cond_wait(c, m, abs_deadline(cond_clock(c), abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_signal, (pthread_cond_t* c)) {

@@ -123,16 +123,6 @@ int mutex_unlock(pthread_mutex_t* m) {
 
 }  // namespace green::shim
 
-namespace {
-
-gd::Deadline abs_to_deadline(clockid_t clock, const timespec* abstime) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
-}
-
-}  // namespace
-
 GREEN_HOOK(int, pthread_mutex_lock, (pthread_mutex_t* m)) {
   if (green_context() == nullptr || !green_mutex(m)) return REAL(pthread_mutex_lock)(m);
   return mutex_lock(m, gd::kNoDeadline, false);
@@ -149,7 +139,7 @@ GREEN_HOOK(int, pthread_mutex_clocklock, (pthread_mutex_t* m, clockid_t clock, c
   const int r = mutex_lock(m, gd::kNoDeadline, true);
   if (r != EBUSY) return r;
   if (!valid_timespec(*abstime)) return EINVAL;
-  return mutex_lock(m, abs_to_deadline(clock, abstime), false);
+  return mutex_lock(m, abs_deadline(clock, abstime), false);
 }
 
 GREEN_HOOK(int, pthread_mutex_timedlock, (pthread_mutex_t* m, const struct timespec* abstime)) {

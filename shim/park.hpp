@@ -17,6 +17,14 @@ inline timespec ns_timespec(std::int64_t ns) {
 inline bool valid_timespec(const timespec& ts) {
   return ts.tv_sec >= 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000;
 }
+// An absolute time on `clock` (the pthread and sem *timedwait/*clockwait argument) as a
+// monotonic deadline, fixed when the wait starts.
+inline detail::Deadline abs_deadline(clockid_t clock, const timespec* abstime) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return detail::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
+}
+
 // A poll/select timeout in ms (negative = none) as a deadline.
 inline detail::Deadline ms_deadline(int ms) {
   return ms < 0 ? detail::kNoDeadline : detail::now_ns() + static_cast<std::int64_t>(ms) * 1000000;

@@ -34,12 +34,6 @@ bool prefers_writers(pthread_rwlock_t* l) {
   return l->__data.__flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
 }
 
-gd::Deadline rw_deadline(clockid_t clock, const timespec* abstime) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
-}
-
 int rdlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
   RwState& s = state(l);
   gd::GreenletImpl* me = gd::current_greenlet();
@@ -101,7 +95,7 @@ int timed(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, Lock lo
   const int r = lock(l, gd::kNoDeadline, true);
   if (r != EBUSY) return r;
   if (!valid_timespec(*abstime)) return EINVAL;
-  return lock(l, rw_deadline(clock, abstime), false);
+  return lock(l, abs_deadline(clock, abstime), false);
 }
 
 }  // namespace

@@ -76,12 +76,6 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
   }
 }
 
-gd::Deadline sem_deadline(clockid_t clock, const timespec* abstime) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
-}
-
 }  // namespace
 
 GREEN_HOOK(int, sem_wait, (sem_t* s)) {
@@ -101,7 +95,7 @@ GREEN_HOOK(int, sem_clockwait, (sem_t* s, clockid_t clock, const struct timespec
   if (try_take(s)) return 0;
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return fail(EINVAL);
   if (!valid_timespec(*abstime)) return fail(EINVAL);
-  return sem_wait_green(hub, s, sem_deadline(clock, abstime));
+  return sem_wait_green(hub, s, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, sem_timedwait, (sem_t* s, const struct timespec* abstime)) {

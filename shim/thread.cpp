@@ -216,12 +216,6 @@ int join_real(pthread_t t, void** retval) {
   return rc;
 }
 
-gd::Deadline abs_deadline(clockid_t clock, const timespec* abstime) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return gd::now_ns() + (timespec_ns(*abstime) - timespec_ns(now));
-}
-
 }  // namespace
 
 GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
