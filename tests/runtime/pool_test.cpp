@@ -254,3 +254,30 @@ TEST(Group, AddDiscardContains) {
   EXPECT_TRUE(a.dead());
   EXPECT_TRUE(b.join(1s));
 }
+
+// Every member delivers one item, even one killed before it ever ran: iteration ends.
+TEST(Pool, ImapUnorderedDeliversAnItemForEveryMemberEvenKilledOnes) {
+  Pool pool(2);
+  auto results = pool.imap_unordered(
+      [](int i) {
+        green::sleep(std::chrono::milliseconds(10 * i));
+        return i;
+      },
+      std::vector<int>{1, 2, 3, 4});
+  green::sleep(std::chrono::milliseconds(15));
+  pool.kill();
+  int values = 0;
+  int exits = 0;
+  green::Timeout bound(std::chrono::seconds(2));
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    try {
+      (void)*it;
+      ++values;
+    } catch (const GreenletExit&) {
+      ++exits;
+    }
+  }
+  EXPECT_EQ(values + exits, 4);
+  EXPECT_GE(values, 1);  // member 1 finished after 10 ms
+  EXPECT_GE(exits, 1);
+}

@@ -108,7 +108,8 @@ class Pool : public Group {
   Semaphore slots_;
 };
 
-// The values of an imap_unordered(), in the order they finished. Input iteration only.
+// The values of an imap_unordered(), in the order they finished. Input iteration only;
+// dereferencing the item of a member that threw (or was killed) rethrows its exception.
 template <class R>
 class UnorderedResults {
   using Item = std::variant<R, std::exception_ptr>;
@@ -132,8 +133,12 @@ class UnorderedResults {
 
     iterator() = default;
     explicit iterator(State* s) : s_(s) { advance(); }
-    const R& operator*() const { return *cur_; }
-    const R* operator->() const { return &*cur_; }
+    // A member that failed (or was killed) is an item too: reading it rethrows.
+    const R& operator*() const {
+      if (error_) std::rethrow_exception(error_);
+      return *cur_;
+    }
+    const R* operator->() const { return &**this; }
     iterator& operator++() {
       advance();
       return *this;
@@ -150,11 +155,17 @@ class UnorderedResults {
       }
       ++s_->taken;
       Item it = s_->done.get();
-      if (auto* e = std::get_if<std::exception_ptr>(&it)) std::rethrow_exception(*e);
-      cur_.emplace(std::move(std::get<R>(it)));
+      if (auto* e = std::get_if<std::exception_ptr>(&it)) {
+        error_ = *e;
+        cur_.reset();
+      } else {
+        error_ = nullptr;
+        cur_.emplace(std::move(std::get<R>(it)));
+      }
     }
     State* s_ = nullptr;
     std::optional<R> cur_;
+    std::exception_ptr error_;
   };
 
   iterator begin() { return iterator(state_.get()); }
@@ -180,15 +191,29 @@ auto Group::imap_unordered(F f, const Range& inputs) {
   state->expected = items.size();
   // A feeder spawns the tasks so that the caller starts receiving results while a bounded
   // pool is still full.
+  // Each task delivers exactly one item: its value, its exception, or — killed, even
+  // before it ran — a GreenletExit, delivered when its callable is destroyed.
+  struct Delivery {
+    std::shared_ptr<State> state;
+    bool pending = true;
+    explicit Delivery(std::shared_ptr<State> s) : state(std::move(s)) {}
+    Delivery(Delivery&& o) noexcept : state(std::move(o.state)), pending(std::exchange(o.pending, false)) {}
+    Delivery& operator=(Delivery&&) = delete;
+    ~Delivery() {
+      if (pending && state) state->done.put_nowait(std::make_exception_ptr(GreenletExit{}));
+    }
+  };
   green::spawn([this, f, state, items = std::move(items)]() mutable {
     for (const In& x : items) {
-      spawn([f, state](const In& v) mutable {
+      spawn([f, d = Delivery(state)](const In& v) mutable {
+        d.pending = false;
         try {
-          state->done.put(f(v));
+          d.state->done.put_nowait(f(v));  // unbounded: never waits
         } catch (const GreenletExit&) {
-          throw;
+          d.state->done.put_nowait(std::current_exception());
+          throw;  // killed while running: the item says so, and the greenlet still ends
         } catch (...) {
-          state->done.put(std::current_exception());
+          d.state->done.put_nowait(std::current_exception());
         }
       }, x);
     }
