@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "watchdog.hpp"
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -52,47 +54,9 @@ namespace shim_test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC
 
-// --- watchdog ------------------------------------------------------------------------
-// SIGALRM ends the binary with the name of the test that hung: a shim bug must show up as
-// one named failure, not as tests/run's 300 s timeout.
-inline constexpr unsigned kWatchdogSeconds = 20;
-inline char watchdog_test_name[256];
+// --- watchdog and clocks (watchdog.hpp) ---------------------------------------------
+using shim_common::Stopwatch;
 
-inline void watchdog_fired(int) {
-  static const char msg[] = "\nwatchdog: test exceeded its time limit: ";
-  (void)!::write(2, msg, sizeof msg - 1);
-  (void)!::write(2, watchdog_test_name, std::strlen(watchdog_test_name));
-  (void)!::write(2, "\n", 1);
-  std::_Exit(3);
-}
-
-class Watchdog final : public testing::EmptyTestEventListener {
-  void OnTestStart(const testing::TestInfo& t) override {
-    std::snprintf(watchdog_test_name, sizeof watchdog_test_name, "%s.%s", t.test_suite_name(),
-                  t.name());
-    ::alarm(kWatchdogSeconds);
-  }
-  void OnTestEnd(const testing::TestInfo&) override { ::alarm(0); }
-};
-
-[[maybe_unused]] inline const bool watchdog_installed = [] {
-  struct sigaction sa {};
-  sa.sa_handler = &watchdog_fired;
-  ::sigaction(SIGALRM, &sa, nullptr);
-  testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
-  return true;
-}();
-
-// --- clocks --------------------------------------------------------------------------
-class Stopwatch {
- public:
-  Stopwatch() : t0_(Clock::now()) {}
-  double ms() const { return std::chrono::duration<double, std::milli>(Clock::now() - t0_).count(); }
-  void reset() { t0_ = Clock::now(); }
-
- private:
-  Clock::time_point t0_;
-};
 
 // CPU time (user + system) this process has used, in ms: a blocking wait must not spin.
 inline double cpu_ms() {

@@ -15,6 +15,8 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include "watchdog.hpp"
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -39,45 +41,9 @@ namespace threads_test {
 
 using namespace std::chrono_literals;
 
-// --- watchdog ------------------------------------------------------------------------
-inline constexpr unsigned kWatchdogSeconds = 20;
-inline char hung_test_name[256];
+// --- watchdog and clocks (watchdog.hpp) ---------------------------------------------
+using shim_common::Stopwatch;
 
-inline void watchdog_fired(int) {
-  static const char msg[] = "\nwatchdog: test exceeded its time limit: ";
-  (void)!::write(2, msg, sizeof msg - 1);
-  (void)!::write(2, hung_test_name, std::strlen(hung_test_name));
-  (void)!::write(2, "\n", 1);
-  std::_Exit(3);
-}
-
-class Watchdog final : public testing::EmptyTestEventListener {
-  void OnTestStart(const testing::TestInfo& t) override {
-    std::snprintf(hung_test_name, sizeof hung_test_name, "%s.%s", t.test_suite_name(), t.name());
-    ::alarm(kWatchdogSeconds);
-  }
-  void OnTestEnd(const testing::TestInfo&) override { ::alarm(0); }
-};
-
-[[maybe_unused]] inline const bool watchdog_installed = [] {
-  struct sigaction sa {};
-  sa.sa_handler = &watchdog_fired;
-  ::sigaction(SIGALRM, &sa, nullptr);
-  testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
-  return true;
-}();
-
-// --- clocks --------------------------------------------------------------------------
-class Stopwatch {
- public:
-  Stopwatch() : t0_(std::chrono::steady_clock::now()) {}
-  double ms() const {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point t0_;
-};
 
 // Sleeps the calling thread, resuming after EINTR.
 inline void sleep_ms(int ms) {
