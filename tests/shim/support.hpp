@@ -14,7 +14,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include "watchdog.hpp"
+#include "common.hpp"
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,7 +54,7 @@ namespace shim_test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC
 
-// --- watchdog and clocks (watchdog.hpp) ---------------------------------------------
+// --- watchdog and clocks (common.hpp) ---------------------------------------------
 using shim_common::Stopwatch;
 
 
@@ -67,37 +67,11 @@ inline double cpu_ms() {
 }
 
 // Sleeps on whatever thread calls it, resuming after EINTR.
-inline void sleep_ms(int ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
+using shim_common::sleep_ms;
 
-// --- fds -----------------------------------------------------------------------------
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
+// --- fds (Fd: common.hpp) ------------------------------------------------------
+using shim_common::Fd;
 
-  int get() const { return fd_; }
-  operator int() const { return fd_; }  // NOLINT: reads like the int it wraps
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct FdPair {
   Fd a, b;

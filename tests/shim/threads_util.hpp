@@ -16,7 +16,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
-#include "watchdog.hpp"
+#include "common.hpp"
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -41,16 +41,12 @@ namespace threads_test {
 
 using namespace std::chrono_literals;
 
-// --- watchdog and clocks (watchdog.hpp) ---------------------------------------------
+// --- watchdog and clocks (common.hpp) ---------------------------------------------
 using shim_common::Stopwatch;
 
 
 // Sleeps the calling thread, resuming after EINTR.
-inline void sleep_ms(int ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
+using shim_common::sleep_ms;
 
 // `ms` (negative: in the past) from now on `clock`, as the absolute timespec the timed pthread calls take.
 inline timespec abs_in(clockid_t clock, int ms) {
@@ -73,30 +69,9 @@ bool wait_until(Pred&& pred, int ms = 5000) {
   return true;
 }
 
-// --- fds -----------------------------------------------------------------------------
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
+// --- fds (Fd: common.hpp) ------------------------------------------------------
+using shim_common::Fd;
 
-  int get() const { return fd_; }
-  operator int() const { return fd_; }  // NOLINT: reads like the int it wraps
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct SocketPair {
   Fd a, b;

@@ -1,8 +1,10 @@
 // What every plain shim test program shares with the others: a watchdog that names a hung
-// test, and a stopwatch. Plain POSIX and GoogleTest only.
+// test, a stopwatch, a sleep that survives EINTR, and an owning fd. Plain POSIX and
+// GoogleTest only.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <utility>
 
 namespace shim_common {
 
@@ -55,6 +59,37 @@ class Stopwatch {
 
  private:
   Clock::time_point t0_;
+};
+
+inline void sleep_ms(int ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+
+  int get() const { return fd_; }
+  operator int() const { return fd_; }  // NOLINT: reads like the int it wraps
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
 };
 
 }  // namespace shim_common
