@@ -1,20 +1,19 @@
 # greenshim — build, test, install.
 #
-#   make            the library (build/libgreenshim.so)
-#   make test       builds and runs every test
-#   make demo       the converted echo server demo
+#   make            the library (build/libgreenshim.so) and greenrun; never installs anything
+#   make deps       installs the missing Debian packages (apt-get when root), else names them
+#   make test       deps, then builds and runs every test
+#   make demo       deps, then the converted echo server demo
 #   make bench      benchmarks
 #   make install PREFIX=/usr/local
-#
-# Missing Debian packages are installed here (apt-get when root), else we stop with the
-# exact command to run.
 
 CXX      ?= g++
 CC       ?= gcc
 PREFIX   ?= /usr/local
 BUILD    := build
 OPT      ?= -O2
-CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fPIC -pthread -Iruntime/include -Iruntime
+# -MMD -MP: each object records the headers it includes (build/obj/**/*.d).
+CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fPIC -pthread -Iruntime/include -Iruntime -MMD -MP
 # The library calls its own functions directly: nobody interposes greenshim's internals.
 LIB_CXXFLAGS := -fno-semantic-interposition
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
@@ -52,10 +51,10 @@ BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/gr
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
-.PHONY: all deps test bench install clean demo
+.PHONY: all deps test run-tests bench install clean demo run-demo
 all: $(LIB) $(GREENRUN)
 
-$(GREENRUN): tools/greenrun.cpp | $(DEPS_OK)
+$(GREENRUN): tools/greenrun.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -Wall -Wextra -o $@ $<
 
@@ -76,6 +75,8 @@ $(BUILD)/bench/loadgen: bench/loadgen.cpp
 	$(CXX) -std=c++20 -O2 -g -Wall -Wextra -o $@ $<
 
 # --- Debian packages -------------------------------------------------------------------
+# Only `make deps` (and so test and demo) installs: a plain `make` that lacks a package
+# fails at the first #include instead.
 $(DEPS_OK):
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -92,12 +93,14 @@ $(DEPS_OK):
 deps: $(DEPS_OK)
 
 # --- the library -----------------------------------------------------------------------
-$(BUILD)/obj/%.o: %.cpp $(HEADERS) $(wildcard runtime/*.hpp shim/*.hpp shim/*.def) | $(DEPS_OK)
+$(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(LIB_CXXFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	$(CXX) -shared -o $@ $^ $(LIBS)
+
+-include $(LIB_OBJ:.o=.d)
 
 # --- tests -----------------------------------------------------------------------------
 $(TEST_RUNTIME_BIN): $(TEST_RUNTIME_SRC) $(LIB) $(HEADERS)
@@ -116,20 +119,25 @@ $(BUILD)/tests/shim/%_green_test: tests/shim/%_green_test.cpp $(LIB) $(HEADERS) 
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
 
-$(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp) | $(DEPS_OK)
+$(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
 
-$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp) | $(DEPS_OK)
+$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -DGREEN_ROOT='"$(abspath .)"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
 
-test: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) $(LIB)
+# deps first, then a second make builds and runs: no compile may start before apt-get ends.
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+run-tests: $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_PLAIN_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) $(LIB)
 	@tests/run $(TEST_RUNTIME_BIN) $(TEST_DEMO_BIN) $(SHIM_GREEN_BIN) $(PROGRAMS_BIN) \
 	  $(SHIM_PLAIN_BIN) $(addprefix preload:,$(SHIM_PLAIN_BIN))
 
 # --- the demo --------------------------------------------------------------------------
-demo: $(LIB) $(GREENRUN) $(ECHO_BINS)
+demo: deps
+	@$(MAKE) --no-print-directory run-demo
+run-demo: $(LIB) $(GREENRUN) $(ECHO_BINS)
 	@demos/echo/run_demo.sh
 
 # --- benchmarks ------------------------------------------------------------------------

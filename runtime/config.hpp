@@ -2,16 +2,23 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace green::detail {
 
 struct Config {
+  bool disable;                 // GREEN_DISABLE=1: a preloaded library stays inert
+  bool green_threads;           // GREEN_THREADS: green (true) or real
+  std::string real_threads;     // GREEN_REAL_THREADS: shared objects whose threads stay real
   std::size_t stack_size;       // GREEN_STACK_SIZE: usable bytes per greenlet stack
   std::size_t stack_pool;       // GREEN_STACK_POOL: stacks kept for reuse per hub
   long poll_interval_ns;        // GREEN_POLL_US: longest run of ready greenlets between polls
+  unsigned offload_threads;     // GREEN_OFFLOAD_THREADS: real helper threads at most
   bool report_errors;           // GREEN_QUIET=1 silences the one-line failure reports
 };
 
+// The settings, read on first use. Each malformed or out-of-range value is reported in one
+// line on stderr and replaced by its default.
 const Config& config() noexcept;
 
 // Parses "262144", "256k", "1M"; returns `fallback` for unset or malformed values.

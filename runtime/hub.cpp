@@ -90,7 +90,8 @@ Hub& Hub::create() {
 }
 
 Hub::Hub()
-    : stacks_(config().stack_size, config().stack_pool),
+    : os_thread_(pthread_self()),  // the OS thread's own: hooks are off while a hub is made
+      stacks_(config().stack_size, config().stack_pool),
       budget_(kSwitchesPerClockCheck),
       last_poll_ns_(now_ns()),
       poll_interval_ns_(config().poll_interval_ns),
@@ -114,6 +115,7 @@ Hub::Hub()
                              &Hub::entry);
   hub_g_->started_ = true;
   kick_init();
+  remote_init();
 }
 
 Hub::~Hub() {
@@ -184,11 +186,15 @@ bool Hub::clock_says_poll() noexcept {
 }
 
 void Hub::reap(GreenletImpl* g) noexcept {
+  // A remote wake posted for one of its last waits may still name it: apply (or drop)
+  // those while it exists.
+  drain_remote();
   stacks_.release(g->stack_);
   g->stack_ = {};
   g->ctx_ = nullptr;
   std::shared_ptr<GreenletImpl> last = std::move(g->self_);  // may free g
 }
+
 
 
 
@@ -242,32 +248,99 @@ void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t siz
   runq_.push(raw);
 }
 
-Wake Hub::park(Deadline deadline, bool interruptible) noexcept {
+Wake Hub::park(Deadline deadline, ParkPolicy policy, SpinLock* release) noexcept {
   GreenletImpl* self = current_;
-  if (interruptible && self->pending_) return Wake::interrupted;
+  if (policy.interruptible && self->pending_) {
+    if (release != nullptr) release->unlock();
+    return Wake::interrupted;
+  }
   TimerSlot slot;
   if (deadline != kNoDeadline) {
-    if (deadline <= now_ns()) return Wake::timed_out;
+    if (deadline <= now_ns()) {
+      if (release != nullptr) release->unlock();
+      return Wake::timed_out;
+    }
     timer_start(slot, deadline,
                 [](void* g) { static_cast<GreenletImpl*>(g)->hub_->wake(static_cast<GreenletImpl*>(g), Wake::timed_out); },
                 self);
   }
+  ++self->park_seq_;
   self->state_ = GreenletImpl::State::parked;
   self->wake_ = Wake::none;
-  self->interruptible_ = interruptible;
+  self->interruptible_ = policy.interruptible;
+  self->eintr_ = policy.eintr;
+  if (release != nullptr) release->unlock();
   switch_away();
   self->interruptible_ = true;
+  self->eintr_ = Eintr::never;
   if (slot.armed) timer_stop(slot);
   return self->wake_;
 }
 
 bool Hub::wake(GreenletImpl* g, Wake why) noexcept {
+  Hub* home = g->hub_;
+  if (__builtin_expect(home == tls_hub, 1)) return home->wake_here(g, why);
+  home->post(g, why);
+  return true;
+}
+
+bool Hub::wake_here(GreenletImpl* g, Wake why) noexcept {
   if (g->state_ != GreenletImpl::State::parked) return false;
   g->wake_ = why;
   g->state_ = GreenletImpl::State::ready;
   runq_.push(g);
   return true;
 }
+
+// Wakes from other OS threads: queued under a lock, applied by this hub on its own thread
+// (the async watcher's callback). Each names the park it was meant for, so that one that
+// arrives after its wait ended otherwise (a timeout) cannot end a later, unrelated wait.
+struct Hub::Remote {
+  struct Entry {
+    GreenletImpl* g;
+    std::uint32_t seq;
+    Wake why;
+  };
+  ev_async async;
+  std::mutex mu;
+  std::vector<Entry> entries;
+  std::atomic<bool> pending{false};
+};
+
+void Hub::remote_init() {
+  remote_ = new Remote;
+  ev_async_init(&remote_->async, [](struct ev_loop*, ev_async* w, int) {
+    static_cast<Hub*>(w->data)->drain_remote();
+  });
+  remote_->async.data = this;
+  ev_async_start(loop_, &remote_->async);
+  // Like gevent's, a loop with nothing else to watch ends (LoopExit), even if another
+  // thread could still post: a cross-thread wait needs a timeout or other work.
+  ev_unref(loop_);
+}
+
+void Hub::post(GreenletImpl* g, Wake why) noexcept {
+  {
+    InternalLock<std::mutex> lock(remote_->mu);
+    remote_->entries.push_back({g, g->park_seq_, why});
+    remote_->pending.store(true, std::memory_order_release);
+  }
+  ev_async_send(loop_, &remote_->async);
+}
+
+void Hub::drain_remote() noexcept {
+  if (!remote_->pending.load(std::memory_order_acquire)) return;
+  std::vector<Remote::Entry> got;
+  {
+    InternalLock<std::mutex> lock(remote_->mu);
+    got.swap(remote_->entries);
+    remote_->pending.store(false, std::memory_order_relaxed);
+  }
+  for (const auto& e : got) {
+    if (e.g->park_seq_ == e.seq) wake_here(e.g, e.why);
+  }
+}
+
 
 
 void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept {
@@ -279,7 +352,7 @@ void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source)
   if (g->interruptible_) wake(g, Wake::interrupted);
 }
 
-Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexcept {
+Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list, ParkPolicy policy) noexcept {
   GreenletImpl* self = current_;
   ev_io w;
   ev_io_init(&w, [](struct ev_loop*, ev_io* io, int revents) {
@@ -293,7 +366,7 @@ Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexc
   link.io = &w;
   if (list != nullptr) list->push(&link);
   ev_io_start(loop_, &w);
-  const Wake r = park(deadline);
+  const Wake r = park(deadline, policy);
   if (!link.closed) {
     ev_io_stop(loop_, &w);
     if (list != nullptr) list->remove(&link);
@@ -301,7 +374,8 @@ Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list) noexc
   return link.closed ? Wake::closed : r;
 }
 
-Wake Hub::wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline) noexcept {
+Wake Hub::wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline,
+                   ParkPolicy policy) noexcept {
   GreenletImpl* self = current_;
   constexpr std::size_t kInline = 16;
   ev_io inline_watchers[kInline];
@@ -323,7 +397,7 @@ Wake Hub::wait_fds(const int* fds, const int* events, std::size_t n, Deadline de
     ev_io_start(loop_, &ws[started]);
     ++started;
   }
-  const Wake r = park(deadline);
+  const Wake r = park(deadline, policy);
   for (std::size_t i = 0; i < started; ++i) ev_io_stop(loop_, &ws[i]);
   return r;
 }
@@ -393,11 +467,11 @@ void Hub::kick_init() {
   } while (!kick_list().compare_exchange_weak(head, kick_));
 }
 
-Wake Hub::wait_kick(Deadline deadline, bool interruptible) noexcept {
+Wake Hub::wait_kick(Deadline deadline, ParkPolicy policy) noexcept {
   // While a greenlet waits for a kick, a real thread or a signal handler may still send
   // one: the loop is not dry, whatever else it watches.
   if (kick_->waiting++ == 0) ev_ref(loop_);
-  const Wake w = wait_on_nothrow(kick_->waiters, deadline, interruptible);
+  const Wake w = wait_on_nothrow(kick_->waiters, deadline, policy);
   if (--kick_->waiting == 0) ev_unref(loop_);
   return w;
 }

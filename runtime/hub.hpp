@@ -8,6 +8,8 @@
 // greenlets that only yield to each other. Ready greenlets run in FIFO order.
 #pragma once
 
+#include <pthread.h>
+
 #include <csignal>
 #include <cstddef>
 #include <functional>
@@ -119,14 +121,22 @@ class Hub {
   GreenletImpl* main_greenlet() const noexcept { return main_.get(); }
   std::shared_ptr<GreenletImpl> main_handle() const noexcept { return main_; }
   bool in_hub_fiber() const noexcept { return current_ == hub_g_.get(); }
+  // The OS thread this hub runs on (what a signal to one of its greenlets is sent to).
+  pthread_t os_thread() const noexcept { return os_thread_; }
 
   void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
   // Same, on memory the caller provides (pthread_attr_setstack); never freed by us.
   void spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size);
   // Gives up the CPU until wake() or the deadline. Returns why it runs again.
-  Wake park(Deadline deadline, bool interruptible = true) noexcept;
-  // Makes a parked greenlet ready; false (and nothing done) unless it is parked.
-  bool wake(GreenletImpl* g, Wake why) noexcept;
+  // `release`, if given, is unlocked once the greenlet counts as parked (and also when park
+  // returns at once): a waker on another thread that takes it finds the greenlet parked.
+  Wake park(Deadline deadline, ParkPolicy policy = {}, SpinLock* release = nullptr) noexcept;
+  // Makes a parked greenlet ready, through its own hub whoever calls: on that hub's
+  // thread, straight into its run queue (false, and nothing done, unless it is parked);
+  // from any other thread, onto that hub's remote list with a kick (true: the hub applies
+  // it if the greenlet is still in the same park). A remote waker must hold the lock that
+  // guards the waiter's queue (Event's), so that the wait it names cannot end unseen.
+  static bool wake(GreenletImpl* g, Wake why) noexcept;
   // Lets every ready greenlet run once.
   void yield() noexcept;
   // Whether ready greenlets have run back to back long enough that the hub must poll.
@@ -135,7 +145,8 @@ class Hub {
   // Parks until `fd` is ready for `events` (EV_READ/EV_WRITE bits as POLLIN/POLLOUT-like
   // flags: 1 = read, 2 = write) or the deadline.
   // With `list`, the wait is registered there so that close_fd_waits() can end it.
-  Wake wait_fd(int fd, int events, Deadline deadline, FdWaitList* list = nullptr) noexcept;
+  Wake wait_fd(int fd, int events, Deadline deadline, FdWaitList* list = nullptr,
+               ParkPolicy policy = {}) noexcept;
   // Stops every wait in `list` and wakes its greenlet with FdWait::closed set; called
   // before the fd is really closed, so libev never watches a closed or reused fd.
   void close_fd_waits(FdWaitList& list) noexcept;
@@ -146,11 +157,12 @@ class Hub {
   void netpoll_unregister(int fd, PollDesc& pd) noexcept;
   // dir: 1 = read, 2 = write. Returns notified (retry the call), timed_out, closed or
   // interrupted.
-  Wake netpoll_wait(PollDesc& pd, int dir, Deadline deadline) noexcept;
+  Wake netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy policy = {}) noexcept;
 
   // Parks until any of `n` fds is ready for its events (1 = read, 2 = write) or the
   // deadline; the caller asks the kernel which (poll with a zero timeout).
-  Wake wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline) noexcept;
+  Wake wait_fds(const int* fds, const int* events, std::size_t n, Deadline deadline,
+                ParkPolicy policy = {}) noexcept;
 
   // Runs `fn` on a real helper thread (for calls no hook can make cooperative, such as
   // glibc's name resolution) while the calling greenlet parks. Always waits for `fn` to
@@ -178,7 +190,7 @@ class Hub {
   // Parks until kick() (from any thread, or a signal handler) or the deadline: for waits
   // on state that something outside the hub may change (a semaphore posted from a signal
   // handler, a futex woken by a real thread). Callers re-check their condition.
-  Wake wait_kick(Deadline deadline, bool interruptible) noexcept;
+  Wake wait_kick(Deadline deadline, ParkPolicy policy) noexcept;
   // Wakes every wait_kick() of this hub. Async-signal-safe and thread-safe.
   void kick() noexcept;
   // Calls kick() on every hub. Async-signal-safe.
@@ -212,6 +224,7 @@ class Hub {
   void loop();
 
   struct ev_loop* loop_;
+  pthread_t os_thread_;
   RunQueue runq_;
   GreenletImpl* current_;
   std::shared_ptr<GreenletImpl> main_;
@@ -227,6 +240,12 @@ class Hub {
   Kick* kick_ = nullptr;          // never freed: kick_all() may reach it at any time
   struct NetPoll;
   NetPoll* netpoll_ = nullptr;
+  struct Remote;
+  Remote* remote_ = nullptr;      // never freed: other threads may post to it at any time
+  bool wake_here(GreenletImpl* g, Wake why) noexcept;
+  void post(GreenletImpl* g, Wake why) noexcept;
+  void drain_remote() noexcept;
+  void remote_init();
 };
 
 // The switch path is inline, down to the one jump: every frame between a greenlet's code

@@ -34,6 +34,10 @@ struct Hub::NetPoll {
         PollDesc* pd = lookup_fn != nullptr ? lookup_fn(fd) : nullptr;
         if (pd == nullptr || pd->hub != hub || pd->generation != generation) continue;
         const std::uint32_t e = evs[i].events;
+        // An error is reported once (SO_ERROR is cleared by the call that returns it), so
+        // only the hang-ups are sticky.
+        if (e & (EPOLLRDHUP | EPOLLHUP)) pd->rd_closed = true;
+        if (e & EPOLLHUP) pd->wr_closed = true;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           pd->rd_ready = true;
           if (pd->reader != nullptr) hub->wake(pd->reader, Wake::notified);
@@ -76,6 +80,7 @@ bool Hub::netpoll_register(int fd, PollDesc& pd) noexcept {
   pd.hub = this;
   // Until the first edge says otherwise, assume ready: the first call just tries.
   pd.rd_ready = pd.wr_ready = false;
+  pd.rd_closed = pd.wr_closed = false;
   return true;
 }
 
@@ -85,14 +90,16 @@ void Hub::netpoll_unregister(int fd, PollDesc& pd) noexcept {
   ++pd.generation;
   pd.hub = nullptr;
   pd.rd_ready = pd.wr_ready = false;
+  pd.rd_closed = pd.wr_closed = false;
   if (pd.reader != nullptr) wake(pd.reader, Wake::closed);
   if (pd.writer != nullptr) wake(pd.writer, Wake::closed);
   pd.reader = pd.writer = nullptr;
 }
 
-Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline) noexcept {
+Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy policy) noexcept {
   bool& ready = dir == 1 ? pd.rd_ready : pd.wr_ready;
   GreenletImpl*& slot = dir == 1 ? pd.reader : pd.writer;
+  if (dir == 1 ? pd.rd_closed : pd.wr_closed) return Wake::notified;
   if (ready) {
     ready = false;
     return Wake::notified;
@@ -104,7 +111,7 @@ Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline) noexcept {
   }
   slot = self;
   ev_ref(loop_);
-  const Wake w = park(deadline);
+  const Wake w = park(deadline, policy);
   ev_unref(loop_);
   if (slot == self) slot = nullptr;
   if (w == Wake::notified) ready = false;

@@ -5,6 +5,7 @@
 // safe from another thread); the watcher keeps the loop alive only while jobs are out.
 #include <ev.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include <condition_variable>
 #include <deque>
@@ -38,7 +39,13 @@ class Workers {
     if (idle_ == 0 && threads_ < max_threads()) {
       ++threads_;
       NoHooks guard;
+      // Made with every signal blocked, so that it inherits a full mask and the kernel
+      // never picks it for a signal meant for the program (a sigwait()ing thread).
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &old);
       std::thread([this] { work(); }).detach();
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
     cv_.notify_one();
   }
@@ -48,10 +55,7 @@ class Workers {
     Job* job;
     void (*finished)(Job*);
   };
-  static unsigned max_threads() {
-    static const unsigned n = static_cast<unsigned>(parse_size(std::getenv("GREEN_OFFLOAD_THREADS"), 4));
-    return n == 0 ? 1 : n;
-  }
+  static unsigned max_threads() { return config().offload_threads; }
   void work() {  // a real thread: no hub, the hooks pass through anyway
     // Named, so that tools (and tests) can tell greenshim's helpers from the program's.
     pthread_setname_np(pthread_self(), "green-offload");
@@ -119,7 +123,10 @@ void Hub::offload(std::function<void()> fn) {
     }
     ev_async_send(hub->loop_, &hub->offloads_->async);
   });
-  while (!job.done) park(kNoDeadline);
+  // Not interruptible: a pending Timeout or kill would make every park return at once
+  // (a spin that never lets the hub deliver the result); it is raised at the next
+  // blocking call instead.
+  while (!job.done) park(kNoDeadline, kUninterruptible);
   if (--offloads_->outstanding == 0) ev_unref(loop_);
 }
 

@@ -26,6 +26,10 @@ struct PollDesc {
   std::uint32_t generation = 0;  // bumped at unregister
   bool rd_ready = false;         // an edge arrived that no reader has consumed
   bool wr_ready = false;
+  // Sticky until unregister: once the peer has shut down (RDHUP; HUP for both directions),
+  // a read (write) no longer blocks, and no further edge may ever come.
+  bool rd_closed = false;
+  bool wr_closed = false;
   GreenletImpl* reader = nullptr;
   GreenletImpl* writer = nullptr;
 };

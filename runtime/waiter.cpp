@@ -26,11 +26,10 @@ void WaitQueue::remove(Waiter* w) noexcept {
 
 bool WaitQueue::notify_one() noexcept {
   // A waiter whose greenlet was already woken (interrupted, timed out) will not take the
-  // turn: pass it on, or the turn would be lost.
-  Hub& hub = Hub::current();
+  // turn: pass it on, or the turn would be lost. The wake goes through the waiter's hub.
   while (Waiter* w = head_) {
     remove(w);
-    if (hub.wake(w->g, Wake::notified)) return true;
+    if (Hub::wake(w->g, Wake::notified)) return true;
   }
   return false;
 }
@@ -40,12 +39,23 @@ void WaitQueue::notify_all() noexcept {
   }
 }
 
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, bool interruptible) noexcept {
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy) noexcept {
   Hub& hub = Hub::current();
   Waiter w;
   w.g = hub.running();
   q.push(&w);
-  const Wake r = hub.park(deadline, interruptible);
+  const Wake r = hub.park(deadline, policy);
+  q.remove(&w);
+  return r;
+}
+
+Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock) noexcept {
+  Hub& hub = Hub::current();
+  Waiter w;
+  w.g = hub.running();
+  q.push(&w);
+  const Wake r = hub.park(deadline, {}, &lock);
+  lock.lock();
   q.remove(&w);
   return r;
 }

@@ -8,11 +8,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <exception>
 #include <string>
 
 #include "green/green.h"
 #include "green/patch.hpp"
 #include "fd_table.hpp"
+#include "config.hpp"
 #include "hook.hpp"
 
 namespace green::shim {
@@ -56,6 +58,16 @@ bool preloaded() {
   return false;
 }
 
+// Without a hub the thread's calls all go straight to libc: say so, once per thread.
+void report_no_hub(const char* why) {
+  ensure_real();
+  char line[256];
+  const int n = snprintf(line, sizeof line,
+                         "greenshim: cannot make a hub for thread %ld (%s); its calls run unhooked\n",
+                         static_cast<long>(syscall(SYS_gettid)), why);
+  if (n > 0) (void)!REAL(write)(2, line, static_cast<size_t>(n < (int)sizeof line ? n : (int)sizeof line - 1));
+}
+
 // fork(): the child must not share the parent's epoll sets and eventfds.
 void child_after_fork() {
   detail::Hub::offload_after_fork();
@@ -68,8 +80,7 @@ void child_after_fork() {
 __attribute__((constructor(101))) void on_load() {
   resolve_real();
   pthread_atfork(nullptr, nullptr, child_after_fork);
-  const char* disable = getenv("GREEN_DISABLE");
-  if (disable != nullptr && disable[0] == '1') return;
+  if (detail::config().disable) return;
   if (preloaded()) {
     preload_mode = true;
     hooks_active = true;
@@ -86,9 +97,12 @@ detail::Hub* adopt_thread() noexcept {
   if (!preload_mode || syscall(SYS_gettid) != getpid()) return nullptr;
   try {
     return &detail::Hub::current();
+  } catch (const std::exception& e) {
+    report_no_hub(e.what());
   } catch (...) {
-    return nullptr;
+    report_no_hub("unknown error");
   }
+  return nullptr;
 }
 
 }  // namespace green::shim
@@ -109,7 +123,10 @@ extern "C" __attribute__((visibility("default"))) int green_patch_all(void) {
   try {
     green::patch_all();
     return 0;
+  } catch (const std::exception& e) {
+    green::shim::report_no_hub(e.what());
   } catch (...) {
-    return -1;
+    green::shim::report_no_hub("unknown error");
   }
+  return -1;
 }

@@ -1,8 +1,15 @@
-// pthread_barrier_* for greenlets. The state is allocated by pthread_barrier_init (there
-// is no static initializer) and its address kept in the barrier's first word.
+// pthread_barrier_* for greenlets. pthread_barrier_init allocates the state (there is no
+// static initializer) and marks the barrier as ours: a magic word at offset 0, then the
+// state's address. A barrier that glibc initialised (before patch_all, or by a library the
+// hooks did not see) is taken over at its first wait by a greenlet, while nobody waits in
+// it: glibc's layout (nptl/pthread_barrier_init.c: in, current_round, count, shared, out)
+// gives its count.
 //
 // Departure from POSIX: a barrier is used by greenlets or by real threads, not both.
 #include <pthread.h>
+
+#include <cstring>
+#include <new>
 
 #include "thread.hpp"
 
@@ -14,17 +21,51 @@ namespace {
 constexpr unsigned kMagic = 0x67626172;  // "gbar": a barrier greenshim initialized
 
 struct BarrierState {
-  unsigned magic = kMagic;
   unsigned count;
   unsigned arrived = 0;
   unsigned long generation = 0;
   gd::WaitQueue waiters;
 };
 
-BarrierState*& slot(pthread_barrier_t* b) { return *reinterpret_cast<BarrierState**>(b); }
+struct OurBarrier {
+  unsigned magic;
+  BarrierState* state;
+};
+static_assert(sizeof(OurBarrier) <= sizeof(pthread_barrier_t));
+
+// glibc's own barrier (glibc 2.25 and later).
+struct GlibcBarrier {
+  unsigned in;
+  unsigned current_round;
+  unsigned count;
+  int shared;
+  unsigned out;
+};
+static_assert(sizeof(GlibcBarrier) <= sizeof(pthread_barrier_t));
+
+OurBarrier* view(pthread_barrier_t* b) { return reinterpret_cast<OurBarrier*>(b); }
+
 BarrierState* ours(pthread_barrier_t* b) {
-  BarrierState* s = slot(b);
-  return s != nullptr && s->magic == kMagic ? s : nullptr;
+  OurBarrier* o = view(b);
+  return o->magic == kMagic ? o->state : nullptr;
+}
+
+int make_ours(pthread_barrier_t* b, unsigned count) {
+  auto* s = new (std::nothrow) BarrierState;
+  if (s == nullptr) return ENOMEM;
+  s->count = count;
+  std::memset(b, 0, sizeof *b);
+  view(b)->magic = kMagic;
+  view(b)->state = s;
+  return 0;
+}
+
+// Takes over a barrier glibc initialised, if nobody is inside it; else nullptr.
+BarrierState* adopt(pthread_barrier_t* b) {
+  GlibcBarrier g;
+  std::memcpy(&g, b, sizeof g);
+  if (g.count == 0 || g.in != g.out || g.shared != 0) return nullptr;
+  return make_ours(b, g.count) == 0 ? ours(b) : nullptr;
 }
 
 }  // namespace
@@ -32,17 +73,22 @@ BarrierState* ours(pthread_barrier_t* b) {
 GREEN_HOOK(int, pthread_barrier_init, (pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count)) {
   ensure_real();
   if (!hooks_active) return REAL(pthread_barrier_init)(b, attr, count);
+  int pshared = PTHREAD_PROCESS_PRIVATE;
+  if (attr != nullptr) pthread_barrierattr_getpshared(attr, &pshared);
+  // A process-shared barrier lives in shared memory, where our pointer means nothing.
+  if (pshared == PTHREAD_PROCESS_SHARED) return REAL(pthread_barrier_init)(b, attr, count);
   if (count == 0) return EINVAL;
-  auto* s = new (std::nothrow) BarrierState;
-  if (s == nullptr) return ENOMEM;
-  s->count = count;
-  slot(b) = s;
-  return 0;
+  return make_ours(b, count);
 }
 
 GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
+  if (green_context() == nullptr) {
+    if (ours(b) != nullptr) return EINVAL;  // a real thread on a greenlets' barrier
+    return REAL(pthread_barrier_wait)(b);
+  }
   BarrierState* s = ours(b);
-  if (s == nullptr || green_context() == nullptr) return REAL(pthread_barrier_wait)(b);
+  if (s == nullptr) s = adopt(b);
+  if (s == nullptr) return REAL(pthread_barrier_wait)(b);
   if (++s->arrived == s->count) {
     s->arrived = 0;
     ++s->generation;
@@ -52,7 +98,7 @@ GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
   const unsigned long gen = s->generation;
   while (s->generation == gen) {
     // Not a cancellation point: pending cancels wait for the next one.
-    if (gd::wait_on_nothrow(s->waiters, gd::kNoDeadline, false) == gd::Wake::loop_exit) return EDEADLK;
+    if (gd::wait_on_nothrow(s->waiters, gd::kNoDeadline, gd::kUninterruptible) == gd::Wake::loop_exit) return EDEADLK;
   }
   return 0;
 }
@@ -62,8 +108,7 @@ GREEN_HOOK(int, pthread_barrier_destroy, (pthread_barrier_t* b)) {
   BarrierState* s = ours(b);
   if (s == nullptr) return REAL(pthread_barrier_destroy)(b);
   if (s->arrived != 0) return EBUSY;
-  s->magic = 0;
   delete s;
-  slot(b) = nullptr;
+  std::memset(b, 0, sizeof *b);
   return 0;
 }

@@ -44,7 +44,7 @@ int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
     st->waiters.remove(&w);
     return ur;
   }
-  const gd::Wake r = hub.park(deadline, /*interruptible=*/true);
+  const gd::Wake r = hub.park(deadline);
   st->waiters.remove(&w);
   mutex_lock(m, gd::kNoDeadline, false);
   // pthread_cond_wait is a cancellation point; POSIX wants the mutex re-taken first.

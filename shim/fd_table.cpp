@@ -66,7 +66,9 @@ void fd_classify(int fd, FdState& st, detail::Hub* hub) noexcept {
     socklen_t tlen = sizeof type;
     st.stream = REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
     st.drained = false;
-    if (!st.user_nonblock && flags >= 0) REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
+    // No real O_NONBLOCK: the file description may be the parent's too (each call is
+    // made non-blocking by itself, MSG_DONTWAIT; accept sets one and records it).
+    st.nonblock_ours = false;
     timeval tv{};
     socklen_t len = sizeof tv;
     if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0) st.rcv_timeout_ns = timeval_ns(tv);

@@ -53,7 +53,7 @@ long futex_wait(const int* addr, int val, const timespec* ts, bool absolute, boo
     if (poll < until) until = poll;
   }
   gd::WaitQueue& q = waiters_of(addr);
-  const gd::Wake w = gd::wait_on_nothrow(q, until, /*interruptible=*/false);
+  const gd::Wake w = gd::wait_on_nothrow(q, until, gd::kUninterruptible);
   if (q.empty()) tls_futex_waiters->erase(addr);
   if (w == gd::Wake::timed_out && until == deadline) return fail(ETIMEDOUT);
   return 0;  // woken, or a poll: the caller re-checks its word either way

@@ -15,6 +15,7 @@
 
 #include "fd_table.hpp"
 #include "hook.hpp"
+#include "park.hpp"
 
 namespace green::shim {
 
@@ -24,26 +25,12 @@ enum : int { kRead = 1, kWrite = 2 };
 enum class Resume { retry, fail };
 
 inline Resume after_wake(detail::Wake w) {
-  switch (w) {
-    case detail::Wake::notified:
-      return Resume::retry;
-    case detail::Wake::closed:
-      errno = EBADF;
-      return Resume::fail;
-    case detail::Wake::signaled:
-      errno = EINTR;  // a handler without SA_RESTART ran (signal.cpp)
-      return Resume::fail;
-    case detail::Wake::timed_out:
-      errno = EAGAIN;  // what SO_RCVTIMEO/SO_SNDTIMEO make libc return
-      return Resume::fail;
-    case detail::Wake::interrupted:
-      detail::raise_for(w);  // a Timeout or kill() from the C++ API
-      errno = EINTR;
-      return Resume::fail;
-    default:
-      errno = EINTR;
-      return Resume::fail;
+  // EAGAIN on timeout: what SO_RCVTIMEO/SO_SNDTIMEO make libc return.
+  if (const int e = wake_errno(w, EAGAIN)) {
+    errno = e;
+    return Resume::fail;
   }
+  return Resume::retry;
 }
 
 // The fd's state if this call must cooperate, else nullptr (go straight to libc).
@@ -66,13 +53,11 @@ inline detail::Deadline io_deadline(const FdState& st, int dir) noexcept {
 // A signal handler interrupts it unless it has SA_RESTART — or always, on a socket with a
 // timeout (signal(7)).
 inline detail::Wake wait_ready(detail::Hub* hub, int fd, FdState& st, int dir, detail::Deadline deadline) noexcept {
-  detail::GreenletImpl* self = hub->running();
   const bool timed = (dir == 1 ? st.rcv_timeout_ns : st.snd_timeout_ns) > 0;
-  self->eintr = timed ? detail::GreenletImpl::Eintr::always : detail::GreenletImpl::Eintr::unless_restart;
+  const detail::ParkPolicy policy{true, timed ? detail::Eintr::always : detail::Eintr::unless_restart};
   detail::Wake w = detail::Wake::none;
-  if (st.poll.hub == hub) w = hub->netpoll_wait(st.poll, dir, deadline);
-  if (w == detail::Wake::none) w = hub->wait_fd(fd, dir, deadline, &st.waiters);
-  self->eintr = detail::GreenletImpl::Eintr::never;
+  if (st.poll.hub == hub) w = hub->netpoll_wait(st.poll, dir, deadline, policy);
+  if (w == detail::Wake::none) w = hub->wait_fd(fd, dir, deadline, &st.waiters, policy);
   return w;
 }
 
@@ -106,8 +91,9 @@ auto io_call(int fd, int dir, Op op, size_t want = 0, bool socket_call = false,
   }
   // A short read drained a stream socket; any byte since has raised an edge that the
   // netpoller has either recorded (rd_ready) or will deliver. Without one, read() would
-  // only say EAGAIN: park first.
-  if (want > 0 && st->drained && st->poll.hub == hub && !st->poll.rd_ready) {
+  // only say EAGAIN: park first. The FIN (or an error) may have come with the data, in
+  // the edge the short read consumed: then read() says 0 (or the error) at once.
+  if (want > 0 && st->drained && st->poll.hub == hub && !st->poll.rd_ready && !st->poll.rd_closed) {
     if (after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) return -1;
   }
   for (;;) {

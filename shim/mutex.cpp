@@ -82,7 +82,7 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
       // a handed-over mutex would stay locked until its new owner runs, and std::lock's
       // try-and-back-off over several mutexes could then livelock).
       if (queue(m) == nullptr) set_queue(m, new gd::WaitQueue);
-      w = gd::wait_on_nothrow(*queue(m), deadline, /*interruptible=*/false);
+      w = gd::wait_on_nothrow(*queue(m), deadline, gd::kUninterruptible);
       if (w == gd::Wake::notified) continue;
     } else {
       // A real thread holds it: tell its unlock there may be sleepers (as glibc does),
@@ -92,7 +92,7 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
         return 0;
       }
       const gd::Deadline poll = gd::now_ns() + kRealOwnerPollNs;
-      w = hub.park(deadline < poll ? deadline : poll, /*interruptible=*/false);
+      w = hub.park(deadline < poll ? deadline : poll, gd::kUninterruptible);
       if (w == gd::Wake::timed_out) continue;
     }
     if (w == gd::Wake::loop_exit) return EDEADLK;

@@ -43,7 +43,7 @@ GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
     if (v == kDone) return 0;
     if (v == 0 && word.compare_exchange_strong(v, kRunning, std::memory_order_acquire)) break;
     // Running elsewhere: a greenlet's completion wakes us; a real thread's is polled.
-    gd::wait_on_nothrow(once_waiters(), gd::now_ns() + kPollNs, false);
+    gd::wait_on_nothrow(once_waiters(), gd::now_ns() + kPollNs, gd::kUninterruptible);
   }
   try {
     std::__once_callable = callable;

@@ -1,6 +1,7 @@
 // Parking for the hooks that wait on time alone (sleeps, and polls that found nothing).
 #pragma once
 
+#include <cerrno>
 #include <ctime>
 
 #include "hook.hpp"
@@ -28,6 +29,29 @@ inline detail::Deadline abs_deadline(clockid_t clock, const timespec* abstime) {
 // A poll/select timeout in ms (negative = none) as a deadline.
 inline detail::Deadline ms_deadline(int ms) {
   return ms < 0 ? detail::kNoDeadline : detail::now_ns() + static_cast<std::int64_t>(ms) * 1000000;
+}
+
+// The one mapping from why a wait ended to what a hook reports: 0 when nothing went wrong
+// (notified: try again; timed_out when `on_timeout` is 0), else the errno value. A pending
+// kill, Timeout or cancellation is thrown, as at every blocking point.
+inline int wake_errno(detail::Wake w, int on_timeout) {
+  switch (w) {
+    case detail::Wake::none:
+    case detail::Wake::notified:
+      return 0;
+    case detail::Wake::timed_out:
+      return on_timeout;
+    case detail::Wake::closed:
+      return EBADF;  // another greenlet closed the fd
+    case detail::Wake::signaled:
+      return EINTR;  // a handler ran that this wait's ParkPolicy lets interrupt it
+    case detail::Wake::interrupted:
+      detail::raise_for(w);
+      return EINTR;
+    case detail::Wake::loop_exit:
+      return EDEADLK;  // nothing can ever wake it
+  }
+  return EINTR;
 }
 
 // Parks until `deadline`. Returns 0, or -1 with errno EINTR if interrupted (a pending

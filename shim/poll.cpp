@@ -34,25 +34,11 @@ int wait_loop(green::detail::Hub* hub, const std::vector<int>& fds, const std::v
     const int r = attempt();
     if (r != 0) return r;
     if (deadline != green::detail::kNoDeadline && green::detail::now_ns() >= deadline) return 0;
-    green::detail::GreenletImpl* self = hub->running();
-    self->eintr = green::detail::GreenletImpl::Eintr::always;
     green::detail::Deadline until = deadline;
     if (recheck && green::detail::now_ns() + kRecheckNs < until) until = green::detail::now_ns() + kRecheckNs;
-    const green::detail::Wake w = hub->wait_fds(fds.data(), events.data(), fds.size(), until);
-    if (w == green::detail::Wake::timed_out && until != deadline) {
-      self->eintr = green::detail::GreenletImpl::Eintr::never;
-      continue;
-    }
-    self->eintr = green::detail::GreenletImpl::Eintr::never;
-    if (w == green::detail::Wake::signaled) {
-      errno = EINTR;
-      return -1;
-    }
-    if (w == green::detail::Wake::interrupted) {
-      green::detail::raise_for(w);
-      errno = EINTR;
-      return -1;
-    }
+    const green::detail::Wake w = hub->wait_fds(fds.data(), events.data(), fds.size(), until,
+                                                {true, green::detail::Eintr::always});
+    if (w == green::detail::Wake::timed_out) continue;  // the next try says what is ready
     if (w == green::detail::Wake::loop_exit) {
       // Nobody else can run: nothing will change unless the kernel says so. Wait for real.
       const int ms = deadline == green::detail::kNoDeadline
@@ -63,6 +49,11 @@ int wait_loop(green::detail::Hub* hub, const std::vector<int>& fds, const std::v
         pfds.push_back({fds[i], static_cast<short>(((events[i] & 1) ? POLLIN : 0) | ((events[i] & 2) ? POLLOUT : 0)), 0});
       }
       REAL(poll)(pfds.data(), pfds.size(), ms < 0 && deadline != green::detail::kNoDeadline ? 0 : ms);
+      continue;
+    }
+    if (const int e = wake_errno(w, 0)) {
+      errno = e;
+      return -1;
     }
   }
 }

@@ -38,22 +38,19 @@ auto wait_child(gd::Hub* hub, pid_t pid, Check check) -> decltype(check()) {
       if (pidfd >= 0) REAL(close)(pidfd);
       return r;
     }
-    gd::GreenletImpl* self = hub->running();
-    self->eintr = gd::GreenletImpl::Eintr::unless_restart;
+    const gd::ParkPolicy policy{true, gd::Eintr::unless_restart};
     gd::Wake w;
     if (pidfd >= 0) {
       const int fds[1] = {pidfd};
       const int ev[1] = {1};
-      w = hub->wait_fds(fds, ev, 1, gd::kNoDeadline);
+      w = hub->wait_fds(fds, ev, 1, gd::kNoDeadline, policy);
     } else {
-      w = hub->park(gd::now_ns() + backoff);
+      w = hub->park(gd::now_ns() + backoff, policy);
       backoff = std::min<std::int64_t>(backoff * 2, 20000000);
     }
-    self->eintr = gd::GreenletImpl::Eintr::never;
     if (w == gd::Wake::signaled || w == gd::Wake::interrupted) {
       if (pidfd >= 0) REAL(close)(pidfd);
-      if (w == gd::Wake::interrupted) gd::raise_for(w);
-      errno = EINTR;
+      errno = wake_errno(w, 0);
       return -1;
     }
   }

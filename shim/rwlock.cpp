@@ -44,7 +44,7 @@ int rdlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
       return 0;
     }
     if (try_only) return EBUSY;
-    const gd::Wake w = gd::wait_on_nothrow(s.read_q, deadline, /*interruptible=*/false);
+    const gd::Wake w = gd::wait_on_nothrow(s.read_q, deadline, gd::kUninterruptible);
     if (w == gd::Wake::timed_out) return ETIMEDOUT;
     if (w == gd::Wake::loop_exit) return EDEADLK;
   }
@@ -61,7 +61,7 @@ int wrlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
     }
     if (try_only) return EBUSY;
     ++s.writers_waiting;
-    const gd::Wake w = gd::wait_on_nothrow(s.write_q, deadline, /*interruptible=*/false);
+    const gd::Wake w = gd::wait_on_nothrow(s.write_q, deadline, gd::kUninterruptible);
     --s.writers_waiting;
     if (w == gd::Wake::timed_out) {
       // Readers held back for us may go now.

@@ -47,7 +47,7 @@ int fail(int e) {
   return -1;
 }
 
-int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
+int sem_wait_green(sem_t* s, gd::Deadline deadline) {
   for (;;) {
     if (try_take(s)) return 0;
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return fail(ETIMEDOUT);
@@ -59,29 +59,19 @@ int sem_wait_green(gd::Hub* hub, sem_t* s, gd::Deadline deadline) {
     }
     gd::WaitQueue& q = waiters_of(s);
     // POSIX: sem_wait reports EINTR after any handler, SA_RESTART or not.
-    hub->running()->eintr = gd::GreenletImpl::Eintr::always;
-    const gd::Wake w = gd::wait_on_nothrow(q, until, /*interruptible=*/true);
-    hub->running()->eintr = gd::GreenletImpl::Eintr::never;
-    if (w == gd::Wake::signaled) {
-      if (q.empty()) tls_waiters->erase(s);
-      return fail(EINTR);
-    }
+    const gd::Wake w = gd::wait_on_nothrow(q, until, {true, gd::Eintr::always});
     if (q.empty()) tls_waiters->erase(s);  // only a waiter erases: nobody else holds `q`
-    if (w == gd::Wake::interrupted) {
-      gd::raise_for(w);  // sem_wait is a cancellation point
-      return fail(EINTR);
-    }
-    if (w == gd::Wake::loop_exit) return fail(EDEADLK);
-    if (w == gd::Wake::timed_out && until == deadline) return fail(ETIMEDOUT);
+    if (w == gd::Wake::timed_out && until != deadline) continue;  // poll for a real poster
+    // A pending cancel is thrown: sem_wait is a cancellation point.
+    if (const int e = wake_errno(w, ETIMEDOUT)) return fail(e);
   }
 }
 
 }  // namespace
 
 GREEN_HOOK(int, sem_wait, (sem_t* s)) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sem_wait)(s);
-  return sem_wait_green(hub, s, gd::kNoDeadline);
+  if (green_context() == nullptr) return REAL(sem_wait)(s);
+  return sem_wait_green(s, gd::kNoDeadline);
 }
 
 GREEN_HOOK(int, sem_trywait, (sem_t* s)) {
@@ -90,12 +80,11 @@ GREEN_HOOK(int, sem_trywait, (sem_t* s)) {
 }
 
 GREEN_HOOK(int, sem_clockwait, (sem_t* s, clockid_t clock, const struct timespec* abstime)) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sem_clockwait)(s, clock, abstime);
+  if (green_context() == nullptr) return REAL(sem_clockwait)(s, clock, abstime);
   if (try_take(s)) return 0;
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return fail(EINVAL);
   if (!valid_timespec(*abstime)) return fail(EINVAL);
-  return sem_wait_green(hub, s, abs_deadline(clock, abstime));
+  return sem_wait_green(s, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, sem_timedwait, (sem_t* s, const struct timespec* abstime)) {

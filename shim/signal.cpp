@@ -45,8 +45,8 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   if (gd::Hub* hub = gd::Hub::current_if_exists()) {
     const gd::GreenletImpl* main = hub->main_greenlet();
     const bool restart = (a.sa_flags & SA_RESTART) != 0;
-    if (main->parked() && (main->eintr == gd::GreenletImpl::Eintr::always ||
-                           (main->eintr == gd::GreenletImpl::Eintr::unless_restart && !restart))) {
+    const gd::Eintr policy = main->eintr();
+    if (policy == gd::Eintr::always || (policy == gd::Eintr::unless_restart && !restart)) {
       interrupt_main.store(true, std::memory_order_relaxed);
     }
   }
@@ -59,7 +59,7 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
 void on_kick(gd::Hub& hub) {
   if (!interrupt_main.exchange(false, std::memory_order_acq_rel)) return;
   gd::GreenletImpl* main = hub.main_greenlet();
-  if (main->parked() && main->eintr != gd::GreenletImpl::Eintr::never) hub.wake(main, gd::Wake::signaled);
+  if (main->eintr() != gd::Eintr::never) hub.wake(main, gd::Wake::signaled);
 }
 
 const bool hook_installed = (gd::Hub::set_kick_hook(&on_kick), true);
@@ -122,7 +122,7 @@ GREEN_HOOK(int, pause, ()) {
   if (hub == nullptr) return REAL(pause)();
   const std::uint64_t start = signal_epoch();
   while (signal_epoch() == start) {
-    const gd::Wake w = hub->wait_kick(gd::kNoDeadline, true);
+    const gd::Wake w = hub->wait_kick(gd::kNoDeadline, {});
     if (w == gd::Wake::interrupted) gd::raise_for(w);
     if (w == gd::Wake::loop_exit) return REAL(pause)();
   }
@@ -141,7 +141,7 @@ GREEN_HOOK(int, sigsuspend, (const sigset_t* mask)) {
     pthread_sigmask(SIG_SETMASK, mask, &old);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (signal_epoch() != start) return fail(EINTR);
-    const gd::Wake w = hub->wait_kick(gd::now_ns() + 1000000, true);
+    const gd::Wake w = hub->wait_kick(gd::now_ns() + 1000000, {});
     if (w == gd::Wake::interrupted) gd::raise_for(w);
   }
 }

@@ -14,13 +14,4 @@ namespace green::shim {
 // sigsuspend) watch it.
 std::uint64_t signal_epoch() noexcept;
 
-// Parks the current greenlet with its EINTR policy; maps Wake::signaled for the caller.
-inline detail::Wake park_eintr(detail::Hub* hub, detail::Deadline deadline, detail::GreenletImpl::Eintr mode) {
-  detail::GreenletImpl* self = hub->running();
-  self->eintr = mode;
-  const detail::Wake w = hub->park(deadline);
-  self->eintr = detail::GreenletImpl::Eintr::never;
-  return w;
-}
-
 }  // namespace green::shim

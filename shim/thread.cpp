@@ -42,19 +42,13 @@ Registry& registry() {
 }
 
 // GREEN_THREADS=real keeps every thread a real OS thread.
-bool green_threads_enabled() {
-  static const bool on = [] {
-    const char* v = getenv("GREEN_THREADS");
-    return v == nullptr || strcmp(v, "real") != 0;
-  }();
-  return on;
-}
+bool green_threads_enabled() { return gd::config().green_threads; }
 
 // GREEN_REAL_THREADS: a colon-separated list of shared-object file names (e.g.
 // "libjvm.so:libcuda.so"); a start routine inside one of them gets a real OS thread.
 bool start_routine_allowed_real(void* (*fn)(void*)) {
-  static const char* list = getenv("GREEN_REAL_THREADS");
-  if (list == nullptr || *list == '\0') return false;
+  const char* list = gd::config().real_threads.c_str();
+  if (*list == '\0') return false;
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(fn), &info) == 0 || info.dli_fname == nullptr) return false;
   const char* base = strrchr(info.dli_fname, '/');
@@ -258,6 +252,7 @@ GREEN_HOOK(int, pthread_detach, (pthread_t t)) {
 
 GREEN_HOOK(pthread_t, pthread_self, ()) {
   ensure_real();
+  if (gd::tls_no_hooks != 0) return REAL(pthread_self)();
   if (GreenThread* t = current_thread()) return reinterpret_cast<pthread_t>(t);
   return REAL(pthread_self)();
 }
@@ -335,7 +330,7 @@ GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
 
 namespace {
 // The OS thread a greenlet thread runs on, for the calls that act on OS threads.
-pthread_t host_of(const std::shared_ptr<GreenThread>&) { return REAL(pthread_self)(); }
+pthread_t host_of(const std::shared_ptr<GreenThread>& g) { return g->hub()->os_thread(); }
 }  // namespace
 
 GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {

@@ -14,17 +14,7 @@ namespace green::shim {
 
 int park_until(detail::Hub* hub, detail::Deadline deadline) {
   for (;;) {
-    const detail::Wake w = park_eintr(hub, deadline, detail::GreenletImpl::Eintr::always);
-    if (w == detail::Wake::timed_out) return 0;
-    if (w == detail::Wake::signaled) {
-      errno = EINTR;
-      return -1;
-    }
-    if (w == detail::Wake::interrupted) {
-      detail::raise_for(w);
-      errno = EINTR;
-      return -1;
-    }
+    const detail::Wake w = hub->park(deadline, {true, detail::Eintr::always});
     if (w == detail::Wake::loop_exit) {
       // Nothing else can ever run: the program sleeps alone. Finish the sleep for real.
       const std::int64_t left = deadline - detail::now_ns();
@@ -35,6 +25,11 @@ int park_until(detail::Hub* hub, detail::Deadline deadline) {
       }
       return 0;
     }
+    if (const int e = wake_errno(w, 0)) {
+      errno = e;
+      return -1;
+    }
+    if (w == detail::Wake::timed_out) return 0;
   }
 }
 

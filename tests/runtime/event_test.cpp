@@ -1,5 +1,7 @@
 // Event: every waiter wakes on set(); wait() on a set Event returns at once; a timeout
 // returns false; a killed waiter does not hold the others back.
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -105,5 +107,49 @@ TEST(Event, ReusableAfterClear) {
     ev.set();
     EXPECT_TRUE(g.get());
     ev.clear();
+  }
+}
+
+// --- set() from another OS thread ---------------------------------------------------------
+// The wake goes through the waiter's hub (its remote list and a kick), not the setter's.
+
+TEST(Event, SetFromAnotherThreadWakesAWaiterWithATimeout) {
+  Event ev;
+  const auto t0 = Clock::now();
+  std::thread setter([&] {
+    std::this_thread::sleep_for(50ms);
+    ev.set();
+  });
+  EXPECT_TRUE(ev.wait(5s));
+  setter.join();
+  EXPECT_LT(ms(since(t0)), 2000);
+}
+
+TEST(Event, SetFromAnotherThreadWakesEveryGreenletWaiting) {
+  GreenletGuard guard;
+  Event ev;
+  std::atomic<int> woken{0};
+  std::vector<Greenlet<void>> gs;
+  for (int i = 0; i < 10; ++i) {
+    gs.push_back(guard(spawn([&] {
+      if (ev.wait(5s)) ++woken;
+    })));
+  }
+  sleep(10ms);  // all wait
+  std::thread setter([&] { ev.set(); });
+  for (auto& g : gs) g.join();
+  setter.join();
+  EXPECT_EQ(woken.load(), 10);
+}
+
+// Many rounds of a wait that times out just as the other thread sets: a late remote wake
+// must never end a later wait of the same greenlet.
+TEST(Event, RacingSetsAndTimeoutsNeverWakeALaterWait) {
+  for (int round = 0; round < 200; ++round) {
+    Event ev, never;
+    std::thread setter([&] { ev.set(); });
+    ev.wait(1ms);
+    setter.join();
+    EXPECT_FALSE(never.wait(1ms));
   }
 }

@@ -6,6 +6,7 @@
 // libev or Boost.Context; those stay in runtime/hub.cpp and runtime/fiber.hpp.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +40,34 @@ enum class Wake : std::uint8_t {
 
 class GreenletImpl;
 
+// How a signal handler that runs during a wait ends it (signal(7)): never, always (sleeps,
+// polls, sem_wait, sockets with a timeout), or unless it has SA_RESTART (reads, writes).
+enum class Eintr : std::uint8_t { never, always, unless_restart };
+
+// What may end a park besides its own wake-up and its deadline.
+struct ParkPolicy {
+  bool interruptible = true;   // a pending kill, Timeout or cancel (Wake::interrupted)
+  Eintr eintr = Eintr::never;  // a signal handler's run (Wake::signaled)
+};
+// A mutex lock, a barrier, a join in a destructor: POSIX allows no interruption there; a
+// pending kill or cancel waits for the next blocking call.
+inline constexpr ParkPolicy kUninterruptible{false, Eintr::never};
+
+// Guards state that another OS thread may touch (Event); held for a few instructions,
+// never across a switch (park() releases it once the waiter counts as parked).
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (held_.exchange(true, std::memory_order_acquire)) {
+      while (held_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  void unlock() noexcept { held_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
+
 struct Waiter {
   GreenletImpl* g = nullptr;
   Waiter* prev = nullptr;
@@ -70,10 +99,14 @@ class WaitQueue {
 // Parks the current greenlet on `q` until notified or `deadline`. Returns Wake::notified or
 // Wake::timed_out; throws a pending kill/Timeout exception or green::LoopExit.
 Wake wait_on(WaitQueue& q, Deadline deadline);
-// Same, but returns Wake::interrupted / Wake::loop_exit instead of throwing (for the shim).
-// With interruptible = false a pending kill/cancel neither prevents nor ends the wait (a
-// mutex lock is no cancellation point); it stays pending for the next blocking call.
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, bool interruptible = true) noexcept;
+// Same, but returns Wake::interrupted / Wake::loop_exit instead of throwing (for the shim),
+// with the wait's policy: what else may end it (ParkPolicy).
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy = {}) noexcept;
+
+// Same, for a queue that `lock` guards (held on entry and again on return): the lock is
+// released only once the greenlet counts as parked, so that a waker on another OS thread
+// that takes it cannot miss the wait.
+Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock) noexcept;
 
 // Throws what a wake reason means for API callers (the pending kill/Timeout exception,
 // LoopExit); returns for the others.

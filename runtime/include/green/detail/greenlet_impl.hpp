@@ -61,9 +61,11 @@ class GreenletImpl {
   std::uint64_t id_;
   State state_ = State::created;
   Wake wake_ = Wake::none;
+  std::uint32_t park_seq_ = 0;         // counts parks: a remote wake names the one it ends
   bool started_ = false;
   bool killed_ = false;
   bool interruptible_ = true;          // false while parked where POSIX allows no interruption
+  Eintr eintr_ = Eintr::never;         // while parked: whether a signal handler's run ends it
   bool exiting_ = false;               // its body has returned: no kill or Timeout lands now
   int errno_ = 0;
   EhState eh_;
@@ -87,10 +89,10 @@ class GreenletImpl {
   LocalSlots*& locals() noexcept { return locals_; }
   const StackArea& stack() const noexcept { return stack_; }
   bool parked() const noexcept { return state_ == State::parked; }
-  // How a signal handler interrupts this greenlet's current wait (set by the shim around
-  // its interruptible waits): never, always (sleeps, polls), or unless SA_RESTART.
-  enum class Eintr : std::uint8_t { never, always, unless_restart };
-  Eintr eintr = Eintr::never;
+  // The hub it runs on (nullptr before spawn).
+  Hub* hub() const noexcept { return hub_; }
+  // How a signal handler interrupts the wait it is parked in (its park's ParkPolicy).
+  Eintr eintr() const noexcept { return state_ == State::parked ? eintr_ : Eintr::never; }
   // What made this greenlet: the C++ API, or the shim's pthread_create (which tags it
   // so that a pthread_t can be checked without RTTI).
   enum class Origin : std::uint8_t { api, pthread };
