@@ -248,16 +248,16 @@ void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t siz
   runq_.push(raw);
 }
 
-Wake Hub::park(Deadline deadline, ParkPolicy policy, SpinLock* release) noexcept {
+Wake Hub::park(Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) noexcept {
   GreenletImpl* self = current_;
   if (policy.interruptible && self->pending_) {
-    if (release != nullptr) release->unlock();
+    if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
     return Wake::interrupted;
   }
   TimerSlot slot;
   if (deadline != kNoDeadline) {
     if (deadline <= now_ns()) {
-      if (release != nullptr) release->unlock();
+      if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
       return Wake::timed_out;
     }
     timer_start(slot, deadline,
@@ -269,7 +269,13 @@ Wake Hub::park(Deadline deadline, ParkPolicy policy, SpinLock* release) noexcept
   self->wake_ = Wake::none;
   self->interruptible_ = policy.interruptible;
   self->eintr_ = policy.eintr;
-  if (release != nullptr) release->unlock();
+  if (then != nullptr && then->fn(then->arg) != 0) {
+    self->state_ = GreenletImpl::State::running;
+    self->interruptible_ = true;
+    self->eintr_ = Eintr::never;
+    if (slot.armed) timer_stop(slot);
+    return Wake::none;
+  }
   switch_away();
   self->interruptible_ = true;
   self->eintr_ = Eintr::never;

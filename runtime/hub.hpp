@@ -128,9 +128,9 @@ class Hub {
   // Same, on memory the caller provides (pthread_attr_setstack); never freed by us.
   void spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size);
   // Gives up the CPU until wake() or the deadline. Returns why it runs again.
-  // `release`, if given, is unlocked once the greenlet counts as parked (and also when park
-  // returns at once): a waker on another thread that takes it finds the greenlet parked.
-  Wake park(Deadline deadline, ParkPolicy policy = {}, SpinLock* release = nullptr) noexcept;
+  // `then`, if given, runs once the greenlet counts as parked, or before park returns at
+  // once (AfterEnqueue): a waker that needs what it releases finds the greenlet parked.
+  Wake park(Deadline deadline, ParkPolicy policy = {}, const AfterEnqueue* then = nullptr) noexcept;
   // Makes a parked greenlet ready, through its own hub whoever calls: on that hub's
   // thread, straight into its run queue (false, and nothing done, unless it is parked);
   // from any other thread, onto that hub's remote list with a kick (true: the hub applies
@@ -152,12 +152,15 @@ class Hub {
   void close_fd_waits(FdWaitList& list) noexcept;
 
   // The netpoller (netpoll.hpp). register fails (false) if epoll refuses the fd, e.g. a
-  // regular file; the caller then waits through wait_fd() instead.
+  // regular file; the caller then waits through wait_fd() instead. `pd` must outlive the
+  // process's use of the fd (it is never freed by the shim).
   bool netpoll_register(int fd, PollDesc& pd) noexcept;
   void netpoll_unregister(int fd, PollDesc& pd) noexcept;
-  // dir: 1 = read, 2 = write. Returns notified (retry the call), timed_out, closed or
-  // interrupted.
+  // dir: 1 = read, 2 = write. Returns notified (retry the call), timed_out, closed,
+  // interrupted or signaled.
   Wake netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy policy = {}) noexcept;
+  // After a call that succeeded on `pd`: the next waiter in that direction tries too.
+  void netpoll_pass(PollDesc& pd, int dir) noexcept;
 
   // Parks until any of `n` fds is ready for its events (1 = read, 2 = write) or the
   // deadline; the caller asks the kernel which (poll with a zero timeout).

@@ -9,15 +9,16 @@ namespace green::detail {
 
 namespace {
 
-PollDescLookup lookup_fn = nullptr;
+// User-space addresses fit in 47 bits on x86-64 (48 with 5-level paging off): the top 16
+// bits of the event's data carry the generation's low bits.
+constexpr int kTagShift = 48;
+constexpr std::uint64_t kAddressMask = (std::uint64_t{1} << kTagShift) - 1;
 
-std::uint64_t token(int fd, std::uint32_t generation) {
-  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(fd)) | (static_cast<std::uint64_t>(generation) << 32);
+std::uint64_t tagged(PollDesc& pd) {
+  return reinterpret_cast<std::uintptr_t>(&pd) | (static_cast<std::uint64_t>(pd.generation & 0xffff) << kTagShift);
 }
 
 }  // namespace
-
-void netpoll_set_lookup(PollDescLookup lookup) noexcept { lookup_fn = lookup; }
 
 struct Hub::NetPoll {
   int epfd = -1;
@@ -29,10 +30,9 @@ struct Hub::NetPoll {
     for (;;) {
       const int n = epoll_wait(epfd, evs, 256, 0);
       for (int i = 0; i < n; ++i) {
-        const int fd = static_cast<int>(evs[i].data.u64 & 0xffffffffu);
-        const auto generation = static_cast<std::uint32_t>(evs[i].data.u64 >> 32);
-        PollDesc* pd = lookup_fn != nullptr ? lookup_fn(fd) : nullptr;
-        if (pd == nullptr || pd->hub != hub || pd->generation != generation) continue;
+        auto* pd = reinterpret_cast<PollDesc*>(evs[i].data.u64 & kAddressMask);
+        const auto tag = static_cast<std::uint32_t>(evs[i].data.u64 >> kTagShift);
+        if (pd->hub != hub || (pd->generation & 0xffff) != tag) continue;
         const std::uint32_t e = evs[i].events;
         // An error is reported once (SO_ERROR is cleared by the call that returns it), so
         // only the hang-ups are sticky.
@@ -40,11 +40,11 @@ struct Hub::NetPoll {
         if (e & EPOLLHUP) pd->wr_closed = true;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           pd->rd_ready = true;
-          if (pd->reader != nullptr) hub->wake(pd->reader, Wake::notified);
+          pd->readers.notify_one();
         }
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
           pd->wr_ready = true;
-          if (pd->writer != nullptr) hub->wake(pd->writer, Wake::notified);
+          pd->writers.notify_one();
         }
       }
       if (n < 256) return;
@@ -75,7 +75,7 @@ bool Hub::netpoll_register(int fd, PollDesc& pd) noexcept {
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.u64 = token(fd, pd.generation);
+  ev.data.u64 = tagged(pd);
   if (epoll_ctl(netpoll_->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
   pd.hub = this;
   // Until the first edge says otherwise, assume ready: the first call just tries.
@@ -91,31 +91,34 @@ void Hub::netpoll_unregister(int fd, PollDesc& pd) noexcept {
   pd.hub = nullptr;
   pd.rd_ready = pd.wr_ready = false;
   pd.rd_closed = pd.wr_closed = false;
-  if (pd.reader != nullptr) wake(pd.reader, Wake::closed);
-  if (pd.writer != nullptr) wake(pd.writer, Wake::closed);
-  pd.reader = pd.writer = nullptr;
+  pd.readers.notify_all(Wake::closed);
+  pd.writers.notify_all(Wake::closed);
 }
 
 Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy policy) noexcept {
   bool& ready = dir == 1 ? pd.rd_ready : pd.wr_ready;
-  GreenletImpl*& slot = dir == 1 ? pd.reader : pd.writer;
   if (dir == 1 ? pd.rd_closed : pd.wr_closed) return Wake::notified;
   if (ready) {
     ready = false;
     return Wake::notified;
   }
-  GreenletImpl* self = current_;
-  if (slot != nullptr && slot != self) {
-    // Two greenlets on one direction of one fd: the second waits the libev way.
-    return Wake::none;
-  }
-  slot = self;
-  ev_ref(loop_);
-  const Wake w = park(deadline, policy);
+  Waiter w;
+  w.g = current_;
+  WaitQueue& q = dir == 1 ? pd.readers : pd.writers;
+  q.push(&w);
+  ev_ref(loop_);  // a parked waiter keeps the loop alive (registration alone does not)
+  const Wake r = park(deadline, policy);
   ev_unref(loop_);
-  if (slot == self) slot = nullptr;
-  if (w == Wake::notified) ready = false;
-  return w;
+  q.remove(&w);
+  if (r == Wake::notified) ready = false;
+  return r;
+}
+
+void Hub::netpoll_pass(PollDesc& pd, int dir) noexcept {
+  WaitQueue& q = dir == 1 ? pd.readers : pd.writers;
+  if (q.empty()) return;
+  (dir == 1 ? pd.rd_ready : pd.wr_ready) = true;
+  q.notify_one();
 }
 
 void Hub::after_fork() noexcept {

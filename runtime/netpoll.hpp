@@ -1,15 +1,21 @@
-// The netpoller: readiness of the shim's own sockets, Go-style.
+// The netpoller: readiness of the shim's own sockets, Go-style, owned by the runtime.
 //
 // Each such fd is registered once, edge-triggered, in an epoll set the hub owns (watched
-// by libev as one more fd), and stays registered until close. A read or write that gets
-// EAGAIN parks on the fd's PollDesc until an edge arrives; an edge that arrives while
-// nobody waits leaves a token (rd_ready/wr_ready) that the next waiter consumes and
-// retries at once. Compared with starting and stopping a libev watcher around each wait,
-// this saves two epoll_ctl calls per blocking call.
+// by libev as one more fd), and stays registered until close. The event's data is the
+// PollDesc's address tagged with its generation (Go's fdseq), so the hub finds the
+// descriptor with no table lookup, and an event still queued for a closed fd (an older
+// generation) is dropped. A read or write that gets EAGAIN parks on the descriptor's queue
+// for its direction until an edge arrives; an edge that arrives while nobody waits leaves a
+// token (rd_ready/wr_ready) that the next waiter consumes, retrying at once. A waiter whose
+// call then succeeds passes the turn to the next one (netpoll_pass): one edge may stand for
+// more than one call's worth (two pending connections).
 //
-//   waiter:  op() → EAGAIN → token? consume, retry : park as reader/writer
-//   hub:     edge on fd with the current generation → set token, wake the parked one
-//   close:   unregister → generation + 1 (stale edges ignored) → waiters woken "closed"
+//   waiter:  op() → EAGAIN → token? consume, retry : park on readers/writers
+//   hub:     edge for the current generation → set token (and hang-up), wake one waiter
+//   close:   unregister → generation + 1 (stale edges dropped) → every waiter woken "closed"
+//
+// PollDescs are never freed while registered, nor after (the shim's fd table keeps them for
+// the life of the process): a stale event may still point to one.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +24,6 @@
 
 namespace green::detail {
 
-class GreenletImpl;
 class Hub;
 
 struct PollDesc {
@@ -30,12 +35,8 @@ struct PollDesc {
   // a read (write) no longer blocks, and no further edge may ever come.
   bool rd_closed = false;
   bool wr_closed = false;
-  GreenletImpl* reader = nullptr;
-  GreenletImpl* writer = nullptr;
+  WaitQueue readers;             // greenlets parked until the fd is readable
+  WaitQueue writers;
 };
-
-// How the hub finds the PollDesc of an fd reported by epoll (set by the shim's fd table).
-using PollDescLookup = PollDesc* (*)(int fd) noexcept;
-void netpoll_set_lookup(PollDescLookup lookup) noexcept;
 
 }  // namespace green::detail

@@ -24,27 +24,27 @@ void WaitQueue::remove(Waiter* w) noexcept {
   --size_;
 }
 
-bool WaitQueue::notify_one() noexcept {
+bool WaitQueue::notify_one(Wake why) noexcept {
   // A waiter whose greenlet was already woken (interrupted, timed out) will not take the
   // turn: pass it on, or the turn would be lost. The wake goes through the waiter's hub.
   while (Waiter* w = head_) {
     remove(w);
-    if (Hub::wake(w->g, Wake::notified)) return true;
+    if (Hub::wake(w->g, why)) return true;
   }
   return false;
 }
 
-void WaitQueue::notify_all() noexcept {
-  while (notify_one()) {
+void WaitQueue::notify_all(Wake why) noexcept {
+  while (notify_one(why)) {
   }
 }
 
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy) noexcept {
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) noexcept {
   Hub& hub = Hub::current();
   Waiter w;
   w.g = hub.running();
   q.push(&w);
-  const Wake r = hub.park(deadline, policy);
+  const Wake r = hub.park(deadline, policy, then);
   q.remove(&w);
   return r;
 }
@@ -54,7 +54,12 @@ Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock) noexcept {
   Waiter w;
   w.g = hub.running();
   q.push(&w);
-  const Wake r = hub.park(deadline, {}, &lock);
+  const AfterEnqueue unlock{[](void* l) noexcept {
+                               static_cast<SpinLock*>(l)->unlock();
+                               return 0;
+                             },
+                             &lock};
+  const Wake r = hub.park(deadline, {}, &unlock);
   lock.lock();
   q.remove(&w);
   return r;

@@ -30,22 +30,22 @@ void set_cond_clock(pthread_cond_t* c, clockid_t k) { c->__data.__g1_start.__val
 
 int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   if (!green_mutex(m)) return EINVAL;
-  gd::Hub& hub = gd::Hub::current();
-  gd::GreenletImpl* me = hub.running();
   if (state(c) == nullptr) set_state(c, new CondState);
   CondState* st = state(c);
-  gd::Waiter w;
-  w.g = me;
-  st->waiters.push(&w);
-  // The mutex must be ours: releasing it and parking are one step for the other greenlets
-  // (nothing else runs in between), so no signal can be lost.
-  const int ur = mutex_unlock(m);
-  if (ur != 0) {
-    st->waiters.remove(&w);
-    return ur;
-  }
-  const gd::Wake r = hub.park(deadline);
-  st->waiters.remove(&w);
+  // The mutex is released once this greenlet waits on the queue, as one step for the other
+  // greenlets (nothing runs in between), so no signal can be lost.
+  struct Unlock {
+    pthread_mutex_t* m;
+    int error = 0;
+  } unlock{m};
+  const gd::AfterEnqueue then{[](void* arg) noexcept {
+                                auto* u = static_cast<Unlock*>(arg);
+                                u->error = mutex_unlock(u->m);
+                                return u->error;
+                              },
+                              &unlock};
+  const gd::Wake r = gd::wait_on_nothrow(st->waiters, deadline, {}, &then);
+  if (unlock.error != 0) return unlock.error;  // not the owner: nothing was released
   mutex_lock(m, gd::kNoDeadline, false);
   // pthread_cond_wait is a cancellation point; POSIX wants the mutex re-taken first.
   if (r == gd::Wake::interrupted) gd::raise_for(r);

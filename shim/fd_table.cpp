@@ -42,15 +42,6 @@ FdState* fd_state(int fd) noexcept {
   return &chunk[fd & (kChunkSize - 1)];
 }
 
-namespace {
-detail::PollDesc* poll_desc_of(int fd) noexcept {
-  FdState* st = fd_state(fd);
-  return st ? &st->poll : nullptr;
-}
-// The netpoller finds PollDescs through the fd table.
-const bool lookup_installed = (detail::netpoll_set_lookup(&poll_desc_of), true);
-}  // namespace
-
 void fd_classify(int fd, FdState& st, detail::Hub* hub) noexcept {
   struct stat sb;
   if (::fstat(fd, &sb) != 0) {

@@ -55,10 +55,8 @@ inline detail::Deadline io_deadline(const FdState& st, int dir) noexcept {
 inline detail::Wake wait_ready(detail::Hub* hub, int fd, FdState& st, int dir, detail::Deadline deadline) noexcept {
   const bool timed = (dir == 1 ? st.rcv_timeout_ns : st.snd_timeout_ns) > 0;
   const detail::ParkPolicy policy{true, timed ? detail::Eintr::always : detail::Eintr::unless_restart};
-  detail::Wake w = detail::Wake::none;
-  if (st.poll.hub == hub) w = hub->netpoll_wait(st.poll, dir, deadline, policy);
-  if (w == detail::Wake::none) w = hub->wait_fd(fd, dir, deadline, &st.waiters, policy);
-  return w;
+  if (st.poll.hub == hub) return hub->netpoll_wait(st.poll, dir, deadline, policy);
+  return hub->wait_fd(fd, dir, deadline, &st.waiters, policy);
 }
 
 // Whether `fd` is ready for `dir` right now (one real poll, no wait).
@@ -100,6 +98,7 @@ auto io_call(int fd, int dir, Op op, size_t want = 0, bool socket_call = false,
     auto r = op(MSG_DONTWAIT);
     if (r >= 0) {
       if (want > 0) st->drained = st->stream && r > 0 && static_cast<size_t>(r) < want;
+      if (st->poll.hub == hub) hub->netpoll_pass(st->poll, dir);
       return r;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK) return r;

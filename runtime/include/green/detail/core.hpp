@@ -53,6 +53,15 @@ struct ParkPolicy {
 // pending kill or cancel waits for the next blocking call.
 inline constexpr ParkPolicy kUninterruptible{false, Eintr::never};
 
+// What park() runs once the greenlet counts as parked, before it gives up the CPU (or
+// before it returns at once: a pending interruption, a deadline already past): it releases
+// what guarded the decision to wait, so that no wake-up can fall in between. Returning an
+// errno value instead of 0 cancels the park (Wake::none).
+struct AfterEnqueue {
+  int (*fn)(void* arg) noexcept;
+  void* arg;
+};
+
 // Guards state that another OS thread may touch (Event); held for a few instructions,
 // never across a switch (park() releases it once the waiter counts as parked).
 class SpinLock {
@@ -86,9 +95,9 @@ class WaitQueue {
   std::size_t size() const noexcept { return size_; }
   void push(Waiter* w) noexcept;
   void remove(Waiter* w) noexcept;
-  // Wakes the oldest waiter; false when there was none.
-  bool notify_one() noexcept;
-  void notify_all() noexcept;
+  // Wakes the oldest waiter (with `why`); false when there was none.
+  bool notify_one(Wake why = Wake::notified) noexcept;
+  void notify_all(Wake why = Wake::notified) noexcept;
 
  private:
   Waiter* head_ = nullptr;
@@ -101,7 +110,8 @@ class WaitQueue {
 Wake wait_on(WaitQueue& q, Deadline deadline);
 // Same, but returns Wake::interrupted / Wake::loop_exit instead of throwing (for the shim),
 // with the wait's policy: what else may end it (ParkPolicy).
-Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy = {}) noexcept;
+Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy = {},
+                     const AfterEnqueue* then = nullptr) noexcept;
 
 // Same, for a queue that `lock` guards (held on entry and again on return): the lock is
 // released only once the greenlet counts as parked, so that a waker on another OS thread
