@@ -5,6 +5,7 @@
 #   make test       deps, then builds and runs every test
 #   make demo       deps, then the converted echo server demo
 #   make bench      benchmarks
+#   make check-clang  the library built with clang++, and a test under it
 #   make install PREFIX=/usr/local
 
 CXX      ?= g++
@@ -15,7 +16,10 @@ OPT      ?= -O2
 # -MMD -MP: each object records the headers it includes (build/obj/**/*.d).
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fPIC -pthread -Iruntime/include -Iruntime -MMD -MP
 # The library calls its own functions directly: nobody interposes greenshim's internals.
-LIB_CXXFLAGS := -fno-semantic-interposition
+# Hidden by default: only the hooks (GREEN_HOOK), the public headers and GREEN_EXPORT are
+# exported; the version script keeps standard-library template copies local too.
+LIB_CXXFLAGS := -fno-semantic-interposition -fvisibility=hidden -fvisibility-inlines-hidden
+LIB_MAP  := shim/libgreenshim.map
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
 # Boost.Context is linked in statically: its three assembly routines then need no PLT hop
 # on every switch, and a preloaded library drags no Boost .so into the program.
@@ -51,7 +55,7 @@ BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/gr
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
-.PHONY: all deps test run-tests bench install clean demo run-demo
+.PHONY: all deps test run-tests bench install clean demo run-demo check-clang
 all: $(LIB) $(GREENRUN)
 
 $(GREENRUN): tools/greenrun.cpp
@@ -97,8 +101,8 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(LIB_CXXFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
-	$(CXX) -shared -o $@ $^ $(LIBS)
+$(LIB): $(LIB_OBJ) $(LIB_MAP)
+	$(CXX) -shared -Wl,--version-script=$(LIB_MAP) -o $@ $(LIB_OBJ) $(LIBS)
 
 -include $(LIB_OBJ:.o=.d)
 
@@ -165,6 +169,13 @@ install: $(LIB) $(GREENRUN)
 	install -m 644 $(wildcard runtime/include/green/detail/*.hpp) $(DESTDIR)$(PREFIX)/include/green/detail/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' greenshim.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/greenshim.pc
 	@if [ -x $(BUILD)/bin/greenrun ]; then install -m 755 $(BUILD)/bin/greenrun $(DESTDIR)$(PREFIX)/bin/; fi
+
+# The library and greenrun built with clang++ instead (in build/clang), then one shim test
+# under that library.
+check-clang:
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/clang CXX=clang++ CC=clang all
+	$(MAKE) --no-print-directory $(BUILD)/tests/shim/socket_test
+	LD_PRELOAD=$(abspath $(BUILD)/clang/libgreenshim.so) GREEN_SHIM_EXPECTED=1 $(BUILD)/tests/shim/socket_test --gtest_brief=1
 
 clean:
 	rm -rf $(BUILD)

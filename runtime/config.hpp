@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <string>
 
+#include "green/detail/core.hpp"
+
 namespace green::detail {
 
 struct Config {
@@ -19,9 +21,9 @@ struct Config {
 
 // The settings, read on first use. Each malformed or out-of-range value is reported in one
 // line on stderr and replaced by its default.
-const Config& config() noexcept;
+GREEN_EXPORT const Config& config() noexcept;
 
 // Parses "262144", "256k", "1M"; returns `fallback` for unset or malformed values.
-std::size_t parse_size(const char* text, std::size_t fallback) noexcept;
+GREEN_EXPORT std::size_t parse_size(const char* text, std::size_t fallback) noexcept;
 
 }  // namespace green::detail

@@ -57,10 +57,10 @@ class Hub;
 // available even to a library loaded with LD_PRELOAD.
 // __thread, not thread_local: a C++ extern thread_local is reached through an init-wrapper
 // call on every access; these need no dynamic initialisation.
-extern __thread Hub* tls_hub __attribute__((tls_model("initial-exec")));
+extern __thread Hub* tls_hub __attribute__((tls_model("initial-exec"), visibility("default")));
 // Non-zero while the runtime calls into libev or libc from a greenlet: the shim's hooks
 // must then pass straight through (libev's own pipe(), fcntl(), sigaction()).
-extern __thread int tls_no_hooks __attribute__((tls_model("initial-exec")));
+extern __thread int tls_no_hooks __attribute__((tls_model("initial-exec"), visibility("default")));
 
 struct NoHooks {
   NoHooks() noexcept { ++tls_no_hooks; }
@@ -102,7 +102,7 @@ struct FdWaitList {
   }
 };
 
-class Hub {
+class GREEN_EXPORT Hub {
  public:
   // This thread's hub, created on first use.
   static Hub& current() {

@@ -12,7 +12,7 @@
 
 namespace green::detail {
 
-class StackPool {
+class GREEN_EXPORT StackPool {
  public:
   StackPool(std::size_t default_size, std::size_t capacity) noexcept;
   ~StackPool();

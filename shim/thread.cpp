@@ -216,7 +216,7 @@ GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
   ensure_real();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
   // The hub's own OS thread (the main thread) can only end with the process.
-  if (green_context() != nullptr && pthread_equal(t, REAL(pthread_self)())) return EDEADLK;
+  if (green_context() != nullptr && t == REAL(pthread_self)()) return EDEADLK;
   return join_real(t, retval);
 }
 
@@ -257,7 +257,7 @@ GREEN_HOOK(pthread_t, pthread_self, ()) {
   return REAL(pthread_self)();
 }
 
-GREEN_HOOK(int, pthread_equal, (pthread_t a, pthread_t b)) { return a == b; }
+// pthread_equal stays glibc's: a greenlet thread's pthread_t is compared as the value it is.
 
 GREEN_HOOK(void, pthread_exit, (void* value)) {
   ensure_real();

@@ -10,6 +10,9 @@
 #include "detail/core.hpp"
 #include "errors.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 template <class T = void>
@@ -73,3 +76,5 @@ class AsyncResult {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -3,6 +3,9 @@
 
 #include <stdexcept>
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 // Thrown inside a greenlet by kill(); unwinding it ends the greenlet quietly.
@@ -30,3 +33,5 @@ struct QueueFull : std::runtime_error {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -8,6 +8,9 @@
 
 #include "detail/core.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 class Event {
@@ -30,3 +33,5 @@ class Event {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -16,6 +16,9 @@
 #include "detail/greenlet_impl.hpp"
 #include "errors.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 // Untyped handle: everything but the result. Copies share one greenlet.
@@ -134,3 +137,5 @@ void yield();
 AnyGreenlet getcurrent();
 
 }  // namespace green
+
+#pragma GCC visibility pop

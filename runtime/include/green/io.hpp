@@ -3,6 +3,9 @@
 
 #include "detail/core.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 // Parks until `fd` is readable (or at EOF/error); false if `timeout` passes first.
@@ -11,3 +14,5 @@ bool wait_read(int fd, Duration timeout = forever);
 bool wait_write(int fd, Duration timeout = forever);
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -7,6 +7,9 @@
 
 #include "detail/greenlet_impl.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 namespace detail {
@@ -49,3 +52,5 @@ class local {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -8,6 +8,9 @@
 #include "detail/greenlet_impl.hpp"
 #include "semaphore.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 class Lock {
@@ -54,3 +57,5 @@ class RLock {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -3,9 +3,14 @@
 // thread with a hub (the caller's thread gets one now) park on the hub instead.
 #pragma once
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 void patch_all();
 bool patched() noexcept;
 
 }  // namespace green
+
+#pragma GCC visibility pop

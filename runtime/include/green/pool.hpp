@@ -17,6 +17,9 @@
 #include "queue.hpp"
 #include "semaphore.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 template <class R>
@@ -222,3 +225,5 @@ auto Group::imap_unordered(F f, const Range& inputs) {
 }
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -10,6 +10,9 @@
 #include "detail/core.hpp"
 #include "errors.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 template <class T>
@@ -72,3 +75,5 @@ class Queue {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -8,6 +8,9 @@
 
 #include "detail/core.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 class Semaphore {
@@ -47,3 +50,5 @@ class BoundedSemaphore : public Semaphore {
 };
 
 }  // namespace green
+
+#pragma GCC visibility pop

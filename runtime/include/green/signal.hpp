@@ -4,6 +4,9 @@
 
 #include <functional>
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 class SignalHandler {
@@ -23,3 +26,5 @@ class SignalHandler {
 SignalHandler signal(int signum, std::function<void()> handler);
 
 }  // namespace green
+
+#pragma GCC visibility pop

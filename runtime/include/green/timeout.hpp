@@ -11,6 +11,9 @@
 #include "detail/greenlet_impl.hpp"
 #include "errors.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green {
 
 class Timeout {
@@ -44,3 +47,5 @@ decltype(auto) with_timeout(Duration d, F&& f, Args&&... args) {
 }
 
 }  // namespace green
+
+#pragma GCC visibility pop

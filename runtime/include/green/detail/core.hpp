@@ -13,6 +13,13 @@
 #include <exception>
 #include <memory>
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
+// Exports an internal declaration that the library's own tests link against (the hub, the
+// stack pool, the settings); everything outside the public headers is hidden otherwise.
+#define GREEN_EXPORT __attribute__((visibility("default")))
+
 namespace green {
 
 // All timeouts are std::chrono durations; `forever` (the default everywhere) means none.
@@ -135,3 +142,5 @@ void timer_stop(TimerSlot& slot) noexcept;
 
 }  // namespace detail
 }  // namespace green
+
+#pragma GCC visibility pop

@@ -12,6 +12,9 @@
 
 #include "core.hpp"
 
+// The API is what the library exports; everything else in it is hidden (Makefile).
+#pragma GCC visibility push(default)
+
 namespace green::detail {
 
 class Hub;
@@ -113,3 +116,5 @@ void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source);
 void kill_impl(GreenletImpl* g);
 
 }  // namespace green::detail
+
+#pragma GCC visibility pop
