@@ -107,7 +107,7 @@ $(LIB): $(LIB_OBJ) $(LIB_MAP)
 -include $(LIB_OBJ:.o=.d)
 
 # --- tests -----------------------------------------------------------------------------
-$(TEST_RUNTIME_BIN): $(TEST_RUNTIME_SRC) $(LIB) $(HEADERS)
+$(TEST_RUNTIME_BIN): $(TEST_RUNTIME_SRC) $(LIB) $(HEADERS) $(wildcard tests/*.hpp tests/runtime/*.hpp)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $(TEST_RUNTIME_SRC) -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
 
@@ -119,11 +119,11 @@ $(TEST_DEMO_BIN): tests/demos/seeds_test.cpp $(SEED_BIN)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -DSEED_DIR='"$(abspath $(BUILD)/demos/seeds)"' -o $@ $< -lgtest -lgtest_main -pthread
 
-$(BUILD)/tests/shim/%_green_test: tests/shim/%_green_test.cpp $(LIB) $(HEADERS) $(wildcard tests/shim/*.hpp)
+$(BUILD)/tests/shim/%_green_test: tests/shim/%_green_test.cpp $(LIB) $(HEADERS) $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
 
-$(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/shim/*.hpp)
+$(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
 

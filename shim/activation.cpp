@@ -64,7 +64,7 @@ void report_no_hub(const char* why) {
   char line[256];
   const int n = snprintf(line, sizeof line,
                          "greenshim: cannot make a hub for thread %ld (%s); its calls run unhooked\n",
-                         static_cast<long>(syscall(SYS_gettid)), why);
+                         static_cast<long>(REAL(syscall)(SYS_gettid)), why);
   if (n > 0) (void)!REAL(write)(2, line, static_cast<size_t>(n < (int)sizeof line ? n : (int)sizeof line - 1));
 }
 
@@ -94,7 +94,7 @@ detail::Hub* adopt_thread() noexcept {
   tls_adopt_checked = true;
   // Only the main thread becomes a hub by itself; other threads are greenlets (made by
   // pthread_create) or real threads that the hooks leave alone.
-  if (!preload_mode || syscall(SYS_gettid) != getpid()) return nullptr;
+  if (!preload_mode || REAL(syscall)(SYS_gettid) != getpid()) return nullptr;
   try {
     return &detail::Hub::current();
   } catch (const std::exception& e) {

@@ -71,7 +71,7 @@ BarrierState* adopt(pthread_barrier_t* b) {
 }  // namespace
 
 GREEN_HOOK(int, pthread_barrier_init, (pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (!hooks_active) return REAL(pthread_barrier_init)(b, attr, count);
   int pshared = PTHREAD_PROCESS_PRIVATE;
   if (attr != nullptr) pthread_barrierattr_getpshared(attr, &pshared);
@@ -104,7 +104,7 @@ GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
 }
 
 GREEN_HOOK(int, pthread_barrier_destroy, (pthread_barrier_t* b)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   BarrierState* s = ours(b);
   if (s == nullptr) return REAL(pthread_barrier_destroy)(b);
   if (s->arrived != 0) return EBUSY;

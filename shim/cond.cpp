@@ -55,7 +55,7 @@ int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
 }  // namespace
 
 GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t* attr)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(pthread_cond_init)(c, attr);
   if (r != 0 || !hooks_active) return r;
   clockid_t clock = CLOCK_REALTIME;
@@ -66,7 +66,7 @@ GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t*
 }
 
 GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (CondState* st = state(c)) {
     if (!st->waiters.empty()) return EBUSY;
     delete st;
@@ -76,32 +76,32 @@ GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
 }
 
 GREEN_HOOK(int, pthread_cond_wait, (pthread_cond_t* c, pthread_mutex_t* m)) {
-  if (green_context() == nullptr) return REAL(pthread_cond_wait)(c, m);
+  GREEN_COOPERATE(pthread_cond_wait, c, m);
   return cond_wait(c, m, gd::kNoDeadline);
 }
 
 GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                                          const struct timespec* abstime)) {
-  if (green_context() == nullptr) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
+  GREEN_COOPERATE(pthread_cond_clockwait, c, m, clock, abstime);
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
-  if (green_context() == nullptr) return REAL(pthread_cond_timedwait)(c, m, abstime);
+  GREEN_COOPERATE(pthread_cond_timedwait, c, m, abstime);
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(cond_clock(c), abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_signal, (pthread_cond_t* c)) {
-  if (green_context() == nullptr) return REAL(pthread_cond_signal)(c);
+  GREEN_COOPERATE(pthread_cond_signal, c);
   if (CondState* st = state(c)) st->waiters.notify_one();
   return 0;
 }
 
 GREEN_HOOK(int, pthread_cond_broadcast, (pthread_cond_t* c)) {
-  if (green_context() == nullptr) return REAL(pthread_cond_broadcast)(c);
+  GREEN_COOPERATE(pthread_cond_broadcast, c);
   if (CondState* st = state(c)) st->waiters.notify_all();
   return 0;
 }

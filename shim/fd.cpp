@@ -13,7 +13,6 @@
 
 using namespace green::shim;
 
-extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 namespace {
 
@@ -68,21 +67,21 @@ GREEN_HOOK(ssize_t, writev, (int fd, const struct iovec* iov, int count)) {
 }
 
 GREEN_HOOK(int, close, (int fd)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   // Waiters first: libev must stop watching before the number can be reused.
   fd_closing(hooks_active ? green::detail::Hub::current_if_exists() : nullptr, fd);
   return REAL(close)(fd);
 }
 
 GREEN_HOOK(int, dup, (int fd)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(dup)(fd);
   if (r >= 0) fd_duplicated(fd, r);
   return r;
 }
 
 GREEN_HOOK(int, dup2, (int from, int to)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (from != to) fd_closing(green::detail::Hub::current_if_exists(), to);
   const int r = REAL(dup2)(from, to);
   if (r >= 0 && from != to) fd_duplicated(from, r);
@@ -90,7 +89,7 @@ GREEN_HOOK(int, dup2, (int from, int to)) {
 }
 
 GREEN_HOOK(int, dup3, (int from, int to, int flags)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (from != to) fd_closing(green::detail::Hub::current_if_exists(), to);
   const int r = REAL(dup3)(from, to, flags);
   if (r >= 0) fd_duplicated(from, r);
@@ -98,7 +97,7 @@ GREEN_HOOK(int, dup3, (int from, int to, int flags)) {
 }
 
 GREEN_HOOK(int, pipe2, (int fds[2], int flags)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(pipe2)(fds, flags);
   if (r == 0) {
     fd_created(fds[0], false, (flags & O_NONBLOCK) != 0);

@@ -1,7 +1,8 @@
 // How an interposer is declared, and the one bypass test every interposer starts with.
 //
-// GREEN_HOOK(ret, name, params) defines the exported libc-named function. Its body asks
-// green_context() for the hub to park on; nullptr means "go straight to REAL(name)":
+// GREEN_HOOK(ret, name, params) defines the exported libc-named function. Its body opens
+// with GREEN_COOPERATE (or GREEN_BOOKKEEPING), which asks green_context() for the hub to
+// park on; nullptr means "go straight to REAL(name)":
 // hooks inactive, before init, on the hub fiber (libev's own calls), inside the runtime
 // (NoHooks), or a thread that is not a greenlet.
 #pragma once
@@ -13,6 +14,21 @@
 #include "real.hpp"
 
 #define GREEN_HOOK(ret, name, params) extern "C" __attribute__((visibility("default"))) ret name params
+
+// The preamble of a hook that may park: resolve, the bypass test, the hub. Declares `hub`
+// (the calling greenlet's hub), or returns REAL(name)(args...) when the call is not ours.
+// Hooks whose bypass needs more than green_context() (an object greenshim does not own)
+// test it first thing, and io_call() opens the I/O hooks the same way.
+#define GREEN_COOPERATE(name, ...)                                             \
+  ::green::detail::Hub* const hub [[maybe_unused]] = ::green::shim::green_context(); \
+  if (hub == nullptr) return REAL(name)(__VA_ARGS__)
+
+// The preamble of a hook that makes the real call itself and only keeps books (fd table,
+// thread registry, handler table): the real functions are resolved, nothing parks.
+#define GREEN_BOOKKEEPING() ::green::shim::ensure_real()
+
+// glibc's report of a buffer overflow that a fortified (_chk) call found.
+extern "C" [[noreturn]] void __chk_fail(void);
 
 namespace green::shim {
 

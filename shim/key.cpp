@@ -95,7 +95,7 @@ void run_key_destructors() noexcept {
 }  // namespace green::shim
 
 GREEN_HOOK(int, pthread_key_create, (pthread_key_t* key, void (*dtor)(void*))) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (!hooks_active) return REAL(pthread_key_create)(key, dtor);
   gd::InternalLock<std::mutex> lock(keys_mu);
   for (pthread_key_t i = 0; i < kMaxKeys; ++i) {
@@ -110,7 +110,7 @@ GREEN_HOOK(int, pthread_key_create, (pthread_key_t* key, void (*dtor)(void*))) {
 }
 
 GREEN_HOOK(int, pthread_key_delete, (pthread_key_t key)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (!ours(key)) return REAL(pthread_key_delete)(key);
   gd::InternalLock<std::mutex> lock(keys_mu);
   KeyInfo& k = keys[key - kKeyBase];
@@ -121,7 +121,7 @@ GREEN_HOOK(int, pthread_key_delete, (pthread_key_t key)) {
 }
 
 GREEN_HOOK(void*, pthread_getspecific, (pthread_key_t key)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (!ours(key)) return REAL(pthread_getspecific)(key);
   const size_t i = key - kKeyBase;
   KeyValues& kv = context_values();
@@ -131,7 +131,7 @@ GREEN_HOOK(void*, pthread_getspecific, (pthread_key_t key)) {
 }
 
 GREEN_HOOK(int, pthread_setspecific, (pthread_key_t key, const void* value)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (!ours(key)) return REAL(pthread_setspecific)(key, value);
   const size_t i = key - kKeyBase;
   const unsigned seq = keys[i].seq.load(std::memory_order_acquire);

@@ -36,7 +36,7 @@ void set_queue(pthread_mutex_t* m, gd::WaitQueue* q) {
 }
 
 int os_tid() {
-  static thread_local int tid = static_cast<int>(syscall(SYS_gettid));
+  static thread_local int tid = static_cast<int>(REAL(syscall)(SYS_gettid));
   return tid;
 }
 
@@ -113,7 +113,7 @@ int mutex_unlock(pthread_mutex_t* m) {
   m->__data.__count = 0;
   if (lock_word(m).exchange(0, std::memory_order_release) == 2) {
     // Real threads (or, process-shared, other processes) sleep in the kernel on it.
-    syscall(SYS_futex, &m->__data.__lock, pshared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    REAL(syscall)(SYS_futex, &m->__data.__lock, pshared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
   if (!pshared) {
     if (gd::WaitQueue* q = queue(m)) q->notify_one();
@@ -152,7 +152,7 @@ GREEN_HOOK(int, pthread_mutex_unlock, (pthread_mutex_t* m)) {
 }
 
 GREEN_HOOK(int, pthread_mutex_destroy, (pthread_mutex_t* m)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if ((m->__data.__kind & kPsharedBit) == 0) {
     if (lock_word(m).load() != 0) return EBUSY;
     delete queue(m);

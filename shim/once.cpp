@@ -31,8 +31,7 @@ extern __thread void (*__once_call)();
 }  // namespace std
 
 GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(pthread_once)(once, init);
+  GREEN_COOPERATE(pthread_once, once, init);
   // Another greenlet's std::call_once may overwrite (or clear) them while we park: keep
   // ours, and put them back before running the routine.
   void* const callable = std::__once_callable;
@@ -56,7 +55,7 @@ GREEN_HOOK(int, pthread_once, (pthread_once_t* once, void (*init)(void))) {
     throw;
   }
   word.store(kDone, std::memory_order_release);
-  syscall(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  REAL(syscall)(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
   once_waiters().notify_all();
   return 0;
 }

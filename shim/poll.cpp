@@ -16,7 +16,6 @@
 
 using namespace green::shim;
 
-extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 namespace {
 

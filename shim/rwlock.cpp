@@ -101,14 +101,14 @@ int timed(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, Lock lo
 }  // namespace
 
 GREEN_HOOK(int, pthread_rwlock_init, (pthread_rwlock_t* l, const pthread_rwlockattr_t* attr)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(pthread_rwlock_init)(l, attr);
   if (r == 0) set_slot(l, nullptr);
   return r;
 }
 
 GREEN_HOOK(int, pthread_rwlock_destroy, (pthread_rwlock_t* l)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (RwState* s = slot(l)) {
     if (s->readers > 0 || s->writer != nullptr) return EBUSY;
     delete s;
@@ -118,17 +118,17 @@ GREEN_HOOK(int, pthread_rwlock_destroy, (pthread_rwlock_t* l)) {
 }
 
 GREEN_HOOK(int, pthread_rwlock_rdlock, (pthread_rwlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_rdlock)(l);
+  GREEN_COOPERATE(pthread_rwlock_rdlock, l);
   return rdlock(l, gd::kNoDeadline, false);
 }
 
 GREEN_HOOK(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_tryrdlock)(l);
+  GREEN_COOPERATE(pthread_rwlock_tryrdlock, l);
   return rdlock(l, gd::kNoDeadline, true);
 }
 
 GREEN_HOOK(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t* l, clockid_t clock, const struct timespec* t)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_clockrdlock)(l, clock, t);
+  GREEN_COOPERATE(pthread_rwlock_clockrdlock, l, clock, t);
   return timed(l, clock, t, rdlock);
 }
 
@@ -137,17 +137,17 @@ GREEN_HOOK(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t* l, const struct t
 }
 
 GREEN_HOOK(int, pthread_rwlock_wrlock, (pthread_rwlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_wrlock)(l);
+  GREEN_COOPERATE(pthread_rwlock_wrlock, l);
   return wrlock(l, gd::kNoDeadline, false);
 }
 
 GREEN_HOOK(int, pthread_rwlock_trywrlock, (pthread_rwlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_trywrlock)(l);
+  GREEN_COOPERATE(pthread_rwlock_trywrlock, l);
   return wrlock(l, gd::kNoDeadline, true);
 }
 
 GREEN_HOOK(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t* l, clockid_t clock, const struct timespec* t)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_clockwrlock)(l, clock, t);
+  GREEN_COOPERATE(pthread_rwlock_clockwrlock, l, clock, t);
   return timed(l, clock, t, wrlock);
 }
 
@@ -156,6 +156,6 @@ GREEN_HOOK(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t* l, const struct t
 }
 
 GREEN_HOOK(int, pthread_rwlock_unlock, (pthread_rwlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_rwlock_unlock)(l);
+  GREEN_COOPERATE(pthread_rwlock_unlock, l);
   return unlock(l);
 }

@@ -70,17 +70,17 @@ int sem_wait_green(sem_t* s, gd::Deadline deadline) {
 }  // namespace
 
 GREEN_HOOK(int, sem_wait, (sem_t* s)) {
-  if (green_context() == nullptr) return REAL(sem_wait)(s);
+  GREEN_COOPERATE(sem_wait, s);
   return sem_wait_green(s, gd::kNoDeadline);
 }
 
 GREEN_HOOK(int, sem_trywait, (sem_t* s)) {
-  if (green_context() == nullptr) return REAL(sem_trywait)(s);
+  GREEN_COOPERATE(sem_trywait, s);
   return try_take(s) ? 0 : fail(EAGAIN);
 }
 
 GREEN_HOOK(int, sem_clockwait, (sem_t* s, clockid_t clock, const struct timespec* abstime)) {
-  if (green_context() == nullptr) return REAL(sem_clockwait)(s, clock, abstime);
+  GREEN_COOPERATE(sem_clockwait, s, clock, abstime);
   if (try_take(s)) return 0;
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return fail(EINVAL);
   if (!valid_timespec(*abstime)) return fail(EINVAL);
@@ -92,14 +92,13 @@ GREEN_HOOK(int, sem_timedwait, (sem_t* s, const struct timespec* abstime)) {
 }
 
 GREEN_HOOK(int, sem_post, (sem_t* s)) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sem_post)(s);
+  GREEN_COOPERATE(sem_post, s);
   std::uint64_t d = word(s).load(std::memory_order_relaxed);
   do {
     if ((d & kValueMask) == SEM_VALUE_MAX) return fail(EOVERFLOW);
   } while (!word(s).compare_exchange_weak(d, d + 1, std::memory_order_release));
   if ((d >> kNwaitersShift) != 0) {
-    syscall(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);  // a real thread sleeps in glibc
+    REAL(syscall)(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);  // a real thread sleeps in glibc
   }
   if (tls_waiters != nullptr) {
     auto it = tls_waiters->find(s);

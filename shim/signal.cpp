@@ -81,7 +81,7 @@ std::uint64_t signal_epoch() noexcept { return epoch.load(std::memory_order_acqu
 }  // namespace green::shim
 
 GREEN_HOOK(int, sigaction, (int sig, const struct sigaction* act, struct sigaction* old)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   // libev's own handlers (installed with NoHooks) and calls before activation stay as is.
   if (!hooks_active || gd::tls_no_hooks != 0 || sig <= 0 || sig >= NSIG) {
     return REAL(sigaction)(sig, act, old);
@@ -118,8 +118,7 @@ GREEN_HOOK(sighandler_t, signal, (int sig, sighandler_t handler)) {
 }
 
 GREEN_HOOK(int, pause, ()) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(pause)();
+  GREEN_COOPERATE(pause);
   const std::uint64_t start = signal_epoch();
   while (signal_epoch() == start) {
     const gd::Wake w = hub->wait_kick(gd::kNoDeadline, {});
@@ -130,8 +129,7 @@ GREEN_HOOK(int, pause, ()) {
 }
 
 GREEN_HOOK(int, sigsuspend, (const sigset_t* mask)) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sigsuspend)(mask);
+  GREEN_COOPERATE(sigsuspend, mask);
   // Signals blocked by the thread but allowed by `mask` may be pending already: let
   // them in (the kernel runs their handlers on the way out of sigsuspend with a zero
   // wait), then park until a handler has run.
@@ -147,8 +145,7 @@ GREEN_HOOK(int, sigsuspend, (const sigset_t* mask)) {
 }
 
 GREEN_HOOK(int, sigtimedwait, (const sigset_t* set, siginfo_t* info, const struct timespec* ts)) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sigtimedwait)(set, info, ts);
+  GREEN_COOPERATE(sigtimedwait, set, info, ts);
   if (ts != nullptr && !valid_timespec(*ts)) return fail(EINVAL);
   const gd::Deadline deadline = ts ? gd::now_ns() + timespec_ns(*ts) : gd::kNoDeadline;
   static const timespec zero{0, 0};
@@ -166,7 +163,7 @@ GREEN_HOOK(int, sigtimedwait, (const sigset_t* set, siginfo_t* info, const struc
 GREEN_HOOK(int, sigwaitinfo, (const sigset_t* set, siginfo_t* info)) { return sigtimedwait(set, info, nullptr); }
 
 GREEN_HOOK(int, sigwait, (const sigset_t* set, int* sig)) {
-  if (green_context() == nullptr) return REAL(sigwait)(set, sig);
+  GREEN_COOPERATE(sigwait, set, sig);
   int r;
   do {
     r = sigtimedwait(set, nullptr, nullptr);

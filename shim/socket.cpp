@@ -13,7 +13,6 @@
 
 using namespace green::shim;
 
-extern "C" void __chk_fail(void) __attribute__((noreturn));
 
 namespace {
 
@@ -51,14 +50,14 @@ ssize_t recv_all(int fd, size_t len, Op op) {
 }  // namespace
 
 GREEN_HOOK(int, socket, (int domain, int type, int protocol)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int fd = REAL(socket)(domain, type, protocol);
   created(fd, type, is_stream(type));
   return fd;
 }
 
 GREEN_HOOK(int, socketpair, (int domain, int type, int protocol, int sv[2])) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(socketpair)(domain, type, protocol, sv);
   if (r == 0) {
     created(sv[0], type, is_stream(type));
@@ -151,12 +150,12 @@ GREEN_HOOK(int, connect, (int fd, const struct sockaddr* addr, socklen_t len)) {
 }
 
 GREEN_HOOK(int, shutdown, (int fd, int how)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   return REAL(shutdown)(fd, how);
 }
 
 GREEN_HOOK(int, setsockopt, (int fd, int level, int name, const void* value, socklen_t len)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   const int r = REAL(setsockopt)(fd, level, name, value, len);
   if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
       len >= sizeof(timeval)) {
@@ -169,7 +168,7 @@ GREEN_HOOK(int, setsockopt, (int fd, int level, int name, const void* value, soc
 }
 
 GREEN_HOOK(int, getsockopt, (int fd, int level, int name, void* value, socklen_t* len)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   return REAL(getsockopt)(fd, level, name, value, len);
 }
 

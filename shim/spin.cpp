@@ -33,19 +33,18 @@ bool try_take(pthread_spinlock_t* l) {
 }  // namespace
 
 GREEN_HOOK(int, pthread_spin_lock, (pthread_spinlock_t* l)) {
-  green::detail::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(pthread_spin_lock)(l);
+  GREEN_COOPERATE(pthread_spin_lock, l);
   while (!try_take(l)) hub->yield();
   return 0;
 }
 
 GREEN_HOOK(int, pthread_spin_trylock, (pthread_spinlock_t* l)) {
-  if (green_context() == nullptr) return REAL(pthread_spin_trylock)(l);
+  GREEN_COOPERATE(pthread_spin_trylock, l);
   return try_take(l) ? 0 : EBUSY;
 }
 
 GREEN_HOOK(int, pthread_spin_unlock, (pthread_spinlock_t* l)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   word(l).store(free_value(), std::memory_order_release);
   return 0;
 }

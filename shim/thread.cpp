@@ -14,10 +14,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include <atomic>
 #include <cstdlib>
-#include <mutex>
-#include <unordered_map>
 
 #include "config.hpp"
 #include "green/errors.hpp"
@@ -26,20 +23,7 @@
 using namespace green::shim;
 namespace gd = green::detail;
 
-namespace green::shim {
-
 namespace {
-
-struct Registry {
-  std::mutex mu;
-  std::unordered_map<pthread_t, std::shared_ptr<GreenThread>> threads;
-  gd::WaitQueue exits;  // main greenlet's pthread_exit waits here for the last thread
-};
-
-Registry& registry() {
-  static Registry* r = new Registry;  // never destroyed: threads may outlive static dtors
-  return *r;
-}
 
 // GREEN_THREADS=real keeps every thread a real OS thread.
 bool green_threads_enabled() { return gd::config().green_threads; }
@@ -64,8 +48,6 @@ bool start_routine_allowed_real(void* (*fn)(void*)) {
   return false;
 }
 
-pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
-
 std::size_t stack_size_from(const pthread_attr_t* attr) {
   if (attr == nullptr) return 0;
   size_t size = 0;
@@ -85,68 +67,10 @@ std::size_t stack_size_from(const pthread_attr_t* attr) {
 
 }  // namespace
 
-void GreenThread::run() {
-  try {
-    retval = start(arg);
-  } catch (const ThreadUnwind& u) {
-    retval = u.value;
-  }
-  // Key destructors run with the greenlet's locals, when the runtime ends it.
-  if (detached) forget_thread(this);
-  registry().exits.notify_all();
-}
-
-GreenThread* current_thread() noexcept {
-  gd::Hub* hub = gd::Hub::current_if_exists();
-  if (hub == nullptr) return nullptr;
-  gd::GreenletImpl* g = hub->running();
-  return g->origin == gd::GreenletImpl::Origin::pthread ? static_cast<GreenThread*>(g) : nullptr;
-}
-
-std::shared_ptr<GreenThread> find_thread(pthread_t t) {
-  Registry& r = registry();
-  gd::InternalLock<std::mutex> lock(r.mu);
-  auto it = r.threads.find(t);
-  return it == r.threads.end() ? nullptr : it->second;
-}
-
-void forget_thread(GreenThread* t) {
-  Registry& r = registry();
-  gd::InternalLock<std::mutex> lock(r.mu);
-  r.threads.erase(id_of(t));
-}
-
-namespace {
-std::atomic<bool> real_threads{false};
-}
-
-bool real_threads_started() noexcept { return real_threads.load(std::memory_order_relaxed); }
-
-void test_cancel() {
-  GreenThread* self = current_thread();
-  if (self == nullptr || !self->cancel_enabled) return;
-  if (self->has_pending()) std::rethrow_exception(self->take_pending());
-  if (self->cancel_requested) {
-    self->cancel_requested = false;
-    throw ThreadUnwind{PTHREAD_CANCELED};
-  }
-}
-
-namespace {
-// Makes a cancel request take effect at the thread's next cancellation point: the pending
-// exception is what every blocking hook throws when it parks.
-void arm_cancel(GreenThread* t) {
-  t->cancel_requested = false;
-  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
-}
-}  // namespace
-
-}  // namespace green::shim
-
 GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg)) {
   gd::Hub* hub = green_context();
   if (hub == nullptr || !green_threads_enabled() || start_routine_allowed_real(fn)) {
-    if (hooks_active && gd::tls_no_hooks == 0) real_threads.store(true, std::memory_order_relaxed);
+    if (hooks_active && gd::tls_no_hooks == 0) note_real_thread();
     gd::NoHooks guard;  // glibc's own setup inside pthread_create is not ours to hook
     return REAL(pthread_create)(out, attr, fn, arg);
   }
@@ -155,12 +79,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
   std::shared_ptr<GreenThread> t;
   try {
     t = std::make_shared<GreenThread>(fn, arg, detach == PTHREAD_CREATE_DETACHED);
-    {
-      Registry& r = registry();
-      gd::InternalLock<std::mutex> lock(r.mu);
-      r.threads.emplace(id_of(t.get()), t);
-    }
-    *out = id_of(t.get());
+    *out = register_thread(t);
     void* user_stack = nullptr;
     size_t user_size = 0;
     if (attr != nullptr && pthread_attr_getstack(attr, &user_stack, &user_size) == 0) {
@@ -203,8 +122,7 @@ int join_green(const std::shared_ptr<GreenThread>& t, void** retval, gd::Deadlin
 
 // A real thread joined from a greenlet: the wait runs on a helper thread.
 int join_real(pthread_t t, void** retval) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(pthread_join)(t, retval);
+  GREEN_COOPERATE(pthread_join, t, retval);
   int rc = 0;
   hub->offload([&] { rc = REAL(pthread_join)(t, retval); });
   return rc;
@@ -213,7 +131,7 @@ int join_real(pthread_t t, void** retval) {
 }  // namespace
 
 GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
   // The hub's own OS thread (the main thread) can only end with the process.
   if (green_context() != nullptr && t == REAL(pthread_self)()) return EDEADLK;
@@ -221,13 +139,13 @@ GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
 }
 
 GREEN_HOOK(int, pthread_tryjoin_np, (pthread_t t, void** retval)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, true);
   return REAL(pthread_tryjoin_np)(t, retval);
 }
 
 GREEN_HOOK(int, pthread_clockjoin_np, (pthread_t t, void** retval, clockid_t clock, const struct timespec* abstime)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_clockjoin_np)(t, retval, clock, abstime);
   if (abstime == nullptr) return join_green(g, retval, gd::kNoDeadline, false);
@@ -241,7 +159,7 @@ GREEN_HOOK(int, pthread_timedjoin_np, (pthread_t t, void** retval, const struct 
 }
 
 GREEN_HOOK(int, pthread_detach, (pthread_t t)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_detach)(t);
   if (g->detached) return EINVAL;
@@ -251,7 +169,7 @@ GREEN_HOOK(int, pthread_detach, (pthread_t t)) {
 }
 
 GREEN_HOOK(pthread_t, pthread_self, ()) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (gd::tls_no_hooks != 0) return REAL(pthread_self)();
   if (GreenThread* t = current_thread()) return reinterpret_cast<pthread_t>(t);
   return REAL(pthread_self)();
@@ -260,23 +178,14 @@ GREEN_HOOK(pthread_t, pthread_self, ()) {
 // pthread_equal stays glibc's: a greenlet thread's pthread_t is compared as the value it is.
 
 GREEN_HOOK(void, pthread_exit, (void* value)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (current_thread() != nullptr) throw ThreadUnwind{value};
   gd::Hub* hub = gd::Hub::current_if_exists();
   if (hub != nullptr && hooks_active && hub->running() == hub->main_greenlet()) {
     // POSIX: the process lives on until its last thread ends; here, until every greenlet
     // thread has finished. Then exit(0), as when the last thread returns.
     run_key_destructors();
-    Registry& r = registry();
-    for (;;) {
-      bool alive = false;
-      {
-        gd::InternalLock<std::mutex> lock(r.mu);
-        for (auto& [id, t] : r.threads) alive = alive || !t->dead();
-      }
-      if (!alive) break;
-      if (gd::wait_on_nothrow(r.exits, gd::kNoDeadline) == gd::Wake::loop_exit) break;
-    }
+    wait_for_every_thread();
     exit(0);
   }
   REAL(pthread_exit)(value);
@@ -284,8 +193,7 @@ GREEN_HOOK(void, pthread_exit, (void* value)) {
 }
 
 GREEN_HOOK(int, sched_yield, ()) {
-  gd::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sched_yield)();
+  GREEN_COOPERATE(sched_yield);
   hub->yield();
   return 0;
 }
@@ -296,7 +204,7 @@ extern "C" __attribute__((visibility("default"))) int green_pthread_yield() __as
 int green_pthread_yield() { return sched_yield(); }
 
 GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_getattr_np)(t, attr);
   const gd::StackArea& s = g->stack();
@@ -311,7 +219,7 @@ GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
 }
 
 GREEN_HOOK(int, pthread_setname_np, (pthread_t t, const char* name)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_setname_np)(t, name);
   if (strlen(name) >= sizeof g->name) return ERANGE;
@@ -320,7 +228,7 @@ GREEN_HOOK(int, pthread_setname_np, (pthread_t t, const char* name)) {
 }
 
 GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_getname_np)(t, buf, len);
   if (len < strlen(g->name) + 1 || len < 16) return ERANGE;
@@ -334,7 +242,7 @@ pthread_t host_of(const std::shared_ptr<GreenThread>& g) { return g->hub()->os_t
 }  // namespace
 
 GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_kill)(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
@@ -343,7 +251,7 @@ GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
 }
 
 GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_cancel)(t);
   if (g->dead()) return 0;
@@ -353,7 +261,7 @@ GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
 }
 
 GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   GreenThread* self = current_thread();
   if (self == nullptr) return REAL(pthread_setcancelstate)(state, old);
   if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
@@ -364,7 +272,7 @@ GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
 }
 
 GREEN_HOOK(int, pthread_setcanceltype, (int type, int* old)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   GreenThread* self = current_thread();
   if (self == nullptr) return REAL(pthread_setcanceltype)(type, old);
   if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
@@ -374,37 +282,37 @@ GREEN_HOOK(int, pthread_setcanceltype, (int type, int* old)) {
 }
 
 GREEN_HOOK(void, pthread_testcancel, ()) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   if (current_thread() == nullptr) return REAL(pthread_testcancel)();
   test_cancel();
 }
 
 GREEN_HOOK(int, pthread_setaffinity_np, (pthread_t t, size_t n, const cpu_set_t* set)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   return REAL(pthread_setaffinity_np)(g ? host_of(g) : t, n, set);
 }
 
 GREEN_HOOK(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t* set)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   return REAL(pthread_getaffinity_np)(g ? host_of(g) : t, n, set);
 }
 
 GREEN_HOOK(int, pthread_setschedparam, (pthread_t t, int policy, const struct sched_param* p)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   return REAL(pthread_setschedparam)(g ? host_of(g) : t, policy, p);
 }
 
 GREEN_HOOK(int, pthread_getschedparam, (pthread_t t, int* policy, struct sched_param* p)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   return REAL(pthread_getschedparam)(g ? host_of(g) : t, policy, p);
 }
 
 GREEN_HOOK(int, pthread_getcpuclockid, (pthread_t t, clockid_t* clock)) {
-  ensure_real();
+  GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   return REAL(pthread_getcpuclockid)(g ? host_of(g) : t, clock);
 }

@@ -1,4 +1,5 @@
-// Greenlet threads: what pthread_create makes under the shim, and how a pthread_t names one.
+// Greenlet threads: what pthread_create makes under the shim, and how a pthread_t names one
+// (thread_registry.cpp keeps the registry and cancellation; thread.cpp the hooks).
 //
 // A greenlet thread's pthread_t is the address of its GreenThread. glibc would dereference
 // it as a struct pthread, so every function that takes a pthread_t is interposed and checks
@@ -51,8 +52,18 @@ std::shared_ptr<GreenThread> find_thread(pthread_t t);
 void forget_thread(GreenThread* t);
 // Runs the key destructors of the calling context (key.cpp).
 void run_key_destructors() noexcept;
+// Records a new greenlet thread; returns its pthread_t.
+pthread_t register_thread(const std::shared_ptr<GreenThread>& t);
+// Parks until every greenlet thread has finished (the main thread's pthread_exit);
+// Wake::loop_exit if some never can.
+detail::Wake wait_for_every_thread() noexcept;
 // Throws the cancellation if one is pending and enabled (a cancellation point).
 void test_cancel();
+// Makes a cancel request take effect at the thread's next cancellation point: the pending
+// exception is what every blocking hook throws when it parks.
+void arm_cancel(GreenThread* t);
+// Records that a real OS thread was started while the hooks were active.
+void note_real_thread() noexcept;
 // Whether a real OS thread was started while the hooks were active (GREEN_THREADS=real,
 // GREEN_REAL_THREADS): waits on state such a thread may change must then also poll.
 bool real_threads_started() noexcept;

@@ -79,8 +79,7 @@ GREEN_HOOK(int, clock_nanosleep, (clockid_t clock, int flags, const struct times
 }
 
 GREEN_HOOK(int, usleep, (useconds_t us)) {
-  green::detail::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(usleep)(us);
+  GREEN_COOPERATE(usleep, us);
   if (us == 0) {
     hub->yield();
     return 0;
@@ -89,8 +88,7 @@ GREEN_HOOK(int, usleep, (useconds_t us)) {
 }
 
 GREEN_HOOK(unsigned int, sleep, (unsigned int seconds)) {
-  green::detail::Hub* hub = green_context();
-  if (hub == nullptr) return REAL(sleep)(seconds);
+  GREEN_COOPERATE(sleep, seconds);
   const green::detail::Deadline deadline =
       green::detail::now_ns() + static_cast<std::int64_t>(seconds) * 1000000000;
   if (seconds == 0) {

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "../watchdog.hpp"
 #include "green/green.hpp"
 
 extern char** environ;
@@ -38,35 +39,11 @@ using Clock = std::chrono::steady_clock;
 // Set in a child process started by run_child(): the GREEN_TEST_CHILD routine to run.
 inline constexpr const char* kChildVar = "GREENSHIM_TEST_CHILD";
 
-// --- watchdog: no test may hang the binary --------------------------------------------
-inline constexpr unsigned kWatchdogSeconds = 15;
-inline char watchdog_test_name[256];
-
-inline void watchdog_fired(int) {
-  static const char msg[] = "\nwatchdog: test exceeded its time limit: ";
-  (void)!::write(2, msg, sizeof msg - 1);
-  (void)!::write(2, watchdog_test_name, std::strlen(watchdog_test_name));
-  (void)!::write(2, "\n", 1);
-  std::_Exit(3);
-}
-
-class Watchdog final : public testing::EmptyTestEventListener {
-  void OnTestStart(const testing::TestInfo& t) override {
-    std::snprintf(watchdog_test_name, sizeof watchdog_test_name, "%s.%s", t.test_suite_name(),
-                  t.name());
-    ::alarm(kWatchdogSeconds);
-  }
-  void OnTestEnd(const testing::TestInfo&) override { ::alarm(0); }
-};
-
-// Installed once, whichever test file is initialized first. Failure reports of greenlets
-// that die of an exception are silenced here (tests provoke many); greenlet_test checks
-// the report itself in a child process, whose environment is left as it was given.
-[[maybe_unused]] inline const bool watchdog_installed = [] {
-  struct sigaction sa {};
-  sa.sa_handler = &watchdog_fired;
-  ::sigaction(SIGALRM, &sa, nullptr);
-  testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
+// --- watchdog (../watchdog.hpp) and quiet failure reports --------------------------------
+// Failure reports of greenlets that die of an exception are silenced here (tests provoke
+// many); greenlet_test checks the report itself in a child process, whose environment is
+// left as it was given.
+[[maybe_unused]] inline const bool quiet_reports = [] {
   if (std::getenv(kChildVar) == nullptr) ::setenv("GREEN_QUIET", "1", 0);
   return true;
 }();

@@ -1,9 +1,11 @@
-// What every plain shim test program shares with the others: a watchdog that names a hung
-// test, a stopwatch, a sleep that survives EINTR, and an owning fd. Plain POSIX and
+// What every plain shim test program shares with the others: the watchdog
+// (../watchdog.hpp), a stopwatch, a sleep that survives EINTR, and an owning fd. Plain POSIX and
 // GoogleTest only.
 #pragma once
 
 #include <gtest/gtest.h>
+
+#include "../watchdog.hpp"
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,37 +20,6 @@
 namespace shim_common {
 
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC
-
-// --- watchdog ------------------------------------------------------------------------
-// SIGALRM ends the binary with the name of the test that hung: a shim bug must show up as
-// one named failure, not as tests/run's 300 s timeout.
-inline constexpr unsigned kWatchdogSeconds = 20;
-inline char watchdog_test_name[256];
-
-inline void watchdog_fired(int) {
-  static const char msg[] = "\nwatchdog: test exceeded its time limit: ";
-  (void)!::write(2, msg, sizeof msg - 1);
-  (void)!::write(2, watchdog_test_name, std::strlen(watchdog_test_name));
-  (void)!::write(2, "\n", 1);
-  std::_Exit(3);
-}
-
-class Watchdog final : public testing::EmptyTestEventListener {
-  void OnTestStart(const testing::TestInfo& t) override {
-    std::snprintf(watchdog_test_name, sizeof watchdog_test_name, "%s.%s", t.test_suite_name(),
-                  t.name());
-    ::alarm(kWatchdogSeconds);
-  }
-  void OnTestEnd(const testing::TestInfo&) override { ::alarm(0); }
-};
-
-[[maybe_unused]] inline const bool watchdog_installed = [] {
-  struct sigaction sa {};
-  sa.sa_handler = &watchdog_fired;
-  ::sigaction(SIGALRM, &sa, nullptr);
-  testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
-  return true;
-}();
 
 // --- clocks --------------------------------------------------------------------------
 class Stopwatch {

@@ -1,0 +1,103 @@
+// The registry of greenlet threads (what a pthread_t names) and their cancellation: the
+// state behind the thread hooks of thread.cpp, which keep no state of their own.
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+
+#include "thread.hpp"
+
+namespace gd = green::detail;
+
+namespace green::shim {
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::unordered_map<pthread_t, std::shared_ptr<GreenThread>> threads;
+  gd::WaitQueue exits;  // main greenlet's pthread_exit waits here for the last thread
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;  // never destroyed: threads may outlive static dtors
+  return *r;
+}
+
+pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
+
+}  // namespace
+
+void GreenThread::run() {
+  try {
+    retval = start(arg);
+  } catch (const ThreadUnwind& u) {
+    retval = u.value;
+  }
+  // Key destructors run with the greenlet's locals, when the runtime ends it.
+  if (detached) forget_thread(this);
+  registry().exits.notify_all();
+}
+
+GreenThread* current_thread() noexcept {
+  gd::Hub* hub = gd::Hub::current_if_exists();
+  if (hub == nullptr) return nullptr;
+  gd::GreenletImpl* g = hub->running();
+  return g->origin == gd::GreenletImpl::Origin::pthread ? static_cast<GreenThread*>(g) : nullptr;
+}
+
+std::shared_ptr<GreenThread> find_thread(pthread_t t) {
+  Registry& r = registry();
+  gd::InternalLock<std::mutex> lock(r.mu);
+  auto it = r.threads.find(t);
+  return it == r.threads.end() ? nullptr : it->second;
+}
+
+void forget_thread(GreenThread* t) {
+  Registry& r = registry();
+  gd::InternalLock<std::mutex> lock(r.mu);
+  r.threads.erase(id_of(t));
+}
+
+namespace {
+std::atomic<bool> real_threads{false};
+}
+
+void note_real_thread() noexcept { real_threads.store(true, std::memory_order_relaxed); }
+bool real_threads_started() noexcept { return real_threads.load(std::memory_order_relaxed); }
+
+pthread_t register_thread(const std::shared_ptr<GreenThread>& t) {
+  Registry& r = registry();
+  gd::InternalLock<std::mutex> lock(r.mu);
+  r.threads.emplace(id_of(t.get()), t);
+  return id_of(t.get());
+}
+
+gd::Wake wait_for_every_thread() noexcept {
+  Registry& r = registry();
+  for (;;) {
+    bool alive = false;
+    {
+      gd::InternalLock<std::mutex> lock(r.mu);
+      for (auto& [id, t] : r.threads) alive = alive || !t->dead();
+    }
+    if (!alive) return gd::Wake::notified;
+    if (gd::wait_on_nothrow(r.exits, gd::kNoDeadline) == gd::Wake::loop_exit) return gd::Wake::loop_exit;
+  }
+}
+
+void test_cancel() {
+  GreenThread* self = current_thread();
+  if (self == nullptr || !self->cancel_enabled) return;
+  if (self->has_pending()) std::rethrow_exception(self->take_pending());
+  if (self->cancel_requested) {
+    self->cancel_requested = false;
+    throw ThreadUnwind{PTHREAD_CANCELED};
+  }
+}
+
+void arm_cancel(GreenThread* t) {
+  t->cancel_requested = false;
+  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
+}
+
+}  // namespace green::shim
