@@ -2,14 +2,13 @@
 // calling greenlet parks and the others run; the caller always waits for its job, even
 // under a Timeout that fires meanwhile; the helpers never take the program's signals.
 #include <pthread.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 
+#include "../tasks.hpp"
 #include "hub.hpp"
 #include "support.hpp"
 
@@ -94,26 +93,9 @@ TEST(HubOffload, AKillThatArrivesMeanwhileWaitsForTheJob) {
 TEST(HubOffload, HelperThreadsBlockEverySignal) {
   Hub::current().offload([] {});
   int helpers = 0;
-  DIR* d = ::opendir("/proc/self/task");
-  ASSERT_NE(d, nullptr);
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string dir = std::string("/proc/self/task/") + e->d_name;
-    std::ifstream comm(dir + "/comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name != "green-offload") continue;
+  for (const auto& t : test_tasks::tasks_named("green-offload")) {
     ++helpers;
-    std::ifstream status(dir + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("SigBlk:", 0) != 0) continue;
-      const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
-      const unsigned long long want = ~0ull & ~(1ull << (SIGKILL - 1)) & ~(1ull << (SIGSTOP - 1)) &
-                                      ~(1ull << 31) & ~(1ull << 32);
-      EXPECT_EQ(mask & want, want) << line;
-    }
+    EXPECT_TRUE(t.blocks_every_signal) << t.sig_blk;
   }
-  ::closedir(d);
   EXPECT_GE(helpers, 1);
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "../tasks.hpp"
 #include "support.hpp"
 
 using namespace shim_test;
@@ -100,30 +101,13 @@ SHIM_TEST_CHILD(helper_masks) {
   addrinfo* res = nullptr;
   if (::getaddrinfo("localhost", "80", nullptr, &res) == 0) ::freeaddrinfo(res);
   int helpers = 0, unblocked = 0;
-  DIR* d = ::opendir("/proc/self/task");
-  while (dirent* e = d ? ::readdir(d) : nullptr) {
-    if (e->d_name[0] == '.') continue;
-    const std::string dir = std::string("/proc/self/task/") + e->d_name;
-    std::ifstream comm(dir + "/comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.rfind("green-", 0) != 0) continue;
+  for (const auto& t : test_tasks::tasks_named("green-")) {
     ++helpers;
-    std::ifstream status(dir + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("SigBlk:", 0) != 0) continue;
-      // Every signal but SIGKILL and SIGSTOP (which no mask holds) and glibc's own two.
-      const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
-      const unsigned long long want = ~0ull & ~(1ull << (SIGKILL - 1)) & ~(1ull << (SIGSTOP - 1)) &
-                                      ~(1ull << 31) & ~(1ull << 32);
-      if ((mask & want) != want) {
-        ++unblocked;
-        std::printf("%s %s\n", name.c_str(), line.c_str());
-      }
+    if (!t.blocks_every_signal) {
+      ++unblocked;
+      std::printf("%s %s\n", t.name.c_str(), t.sig_blk.c_str());
     }
   }
-  if (d) ::closedir(d);
   std::printf("helpers=%d unblocked=%d\n", helpers, unblocked);
   return unblocked == 0 ? 0 : 1;
 }
