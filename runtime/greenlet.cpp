@@ -36,14 +36,20 @@ void spawn_impl(std::shared_ptr<GreenletImpl> g, std::size_t stack_size) {
   Hub::current().spawn(std::move(g), stack_size);
 }
 
-void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) {
-  Hub::current().interrupt(g, std::move(exc), source);
+void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source, std::shared_ptr<GreenletImpl> keep) {
+  Hub* home = g->hub();
+  if (home != nullptr && home != tls_hub && keep) {
+    home->post_interrupt(std::move(keep), std::move(exc), source);  // applied on its thread
+    return;
+  }
+  (home != nullptr ? *home : Hub::current()).interrupt(g, std::move(exc), source);
 }
 
-void kill_impl(GreenletImpl* g) {
+void kill_impl(const std::shared_ptr<GreenletImpl>& g) {
   if (g->dead()) return;
-  if (g == current_greenlet()) throw GreenletExit{};
-  interrupt(g, std::make_exception_ptr(GreenletExit{}), nullptr);
+  const Hub* here = Hub::current_if_exists();
+  if (here != nullptr && g.get() == here->running()) throw GreenletExit{};
+  interrupt(g.get(), std::make_exception_ptr(GreenletExit{}), nullptr, g);
 }
 
 }  // namespace detail
@@ -59,7 +65,7 @@ bool AnyGreenlet::join(Duration timeout) const {
 }
 
 bool AnyGreenlet::kill(bool block, Duration timeout) const {
-  detail::kill_impl(impl_.get());
+  detail::kill_impl(impl_);
   return block ? join(timeout) : impl_->dead();
 }
 

@@ -306,6 +306,10 @@ struct Hub::Remote {
     GreenletImpl* g;
     std::uint32_t seq;
     Wake why;
+    // An interruption (post_interrupt): applied whatever the park, `keep` holds g.
+    std::shared_ptr<GreenletImpl> keep;
+    std::exception_ptr exc;
+    const void* source = nullptr;
   };
   ev_async async;
   std::mutex mu;
@@ -328,7 +332,17 @@ void Hub::remote_init() {
 void Hub::post(GreenletImpl* g, Wake why) noexcept {
   {
     InternalLock<std::mutex> lock(remote_->mu);
-    remote_->entries.push_back({g, g->park_seq_, why});
+    remote_->entries.push_back({g, g->park_seq_, why, nullptr, nullptr, nullptr});
+    remote_->pending.store(true, std::memory_order_release);
+  }
+  ev_async_send(loop_, &remote_->async);
+}
+
+void Hub::post_interrupt(std::shared_ptr<GreenletImpl> g, std::exception_ptr exc, const void* source) noexcept {
+  GreenletImpl* raw = g.get();
+  {
+    InternalLock<std::mutex> lock(remote_->mu);
+    remote_->entries.push_back({raw, 0, Wake::interrupted, std::move(g), std::move(exc), source});
     remote_->pending.store(true, std::memory_order_release);
   }
   ev_async_send(loop_, &remote_->async);
@@ -342,8 +356,12 @@ void Hub::drain_remote() noexcept {
     got.swap(remote_->entries);
     remote_->pending.store(false, std::memory_order_relaxed);
   }
-  for (const auto& e : got) {
-    if (e.g->park_seq_ == e.seq) wake_here(e.g, e.why);
+  for (auto& e : got) {
+    if (e.keep) {
+      interrupt(e.g, std::move(e.exc), e.source);
+    } else if (e.g->park_seq_ == e.seq) {
+      wake_here(e.g, e.why);
+    }
   }
 }
 

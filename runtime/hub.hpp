@@ -142,6 +142,8 @@ class GREEN_EXPORT Hub {
   // Whether ready greenlets have run back to back long enough that the hub must poll.
   bool poll_due() noexcept;
   void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept;
+  // interrupt() from another OS thread: queued on the remote list, applied by this hub.
+  void post_interrupt(std::shared_ptr<GreenletImpl> g, std::exception_ptr exc, const void* source) noexcept;
   // Parks until `fd` is ready for `events` (EV_READ/EV_WRITE bits as POLLIN/POLLOUT-like
   // flags: 1 = read, 2 = write) or the deadline.
   // With `list`, the wait is registered there so that close_fd_waits() can end it.

@@ -97,7 +97,14 @@ void Hub::netpoll_unregister(int fd, PollDesc& pd) noexcept {
 
 Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy policy) noexcept {
   bool& ready = dir == 1 ? pd.rd_ready : pd.wr_ready;
-  if (dir == 1 ? pd.rd_closed : pd.wr_closed) return Wake::notified;
+  // A hang-up seen earlier: the call that waits now may return at once. If it still says
+  // EAGAIN, the hang-up has gone (an unconnected socket reports HUP until listen() or
+  // connect()): forget it, so that the next wait parks.
+  bool& closed = dir == 1 ? pd.rd_closed : pd.wr_closed;
+  if (closed) {
+    closed = false;
+    return Wake::notified;
+  }
   if (ready) {
     ready = false;
     return Wake::notified;

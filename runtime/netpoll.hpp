@@ -31,8 +31,9 @@ struct PollDesc {
   std::uint32_t generation = 0;  // bumped at unregister
   bool rd_ready = false;         // an edge arrived that no reader has consumed
   bool wr_ready = false;
-  // Sticky until unregister: once the peer has shut down (RDHUP; HUP for both directions),
-  // a read (write) no longer blocks, and no further edge may ever come.
+  // Kept past the edge that brought them: once the peer has shut down (RDHUP; HUP for both
+  // directions) a read (write) no longer blocks, and no further edge may ever come. A wait
+  // that finds one set clears it and returns at once (netpoll_wait).
   bool rd_closed = false;
   bool wr_closed = false;
   WaitQueue readers;             // greenlets parked until the fd is readable

@@ -5,7 +5,8 @@
 // it: glibc's layout (nptl/pthread_barrier_init.c: in, current_round, count, shared, out)
 // gives its count.
 //
-// Departure from POSIX: a barrier is used by greenlets or by real threads, not both.
+// Departures from POSIX: a barrier is used by greenlets or by real threads, not both; a
+// process-shared barrier works among the greenlets of one process only.
 #include <pthread.h>
 
 #include <cstring>
@@ -24,6 +25,7 @@ struct BarrierState {
   unsigned count;
   unsigned arrived = 0;
   unsigned long generation = 0;
+  unsigned leaving = 0;  // released waiters that have not yet returned (destroy waits)
   gd::WaitQueue waiters;
 };
 
@@ -64,7 +66,7 @@ int make_ours(pthread_barrier_t* b, unsigned count) {
 BarrierState* adopt(pthread_barrier_t* b) {
   GlibcBarrier g;
   std::memcpy(&g, b, sizeof g);
-  if (g.count == 0 || g.in != g.out || g.shared != 0) return nullptr;
+  if (g.count == 0 || g.in != g.out) return nullptr;
   return make_ours(b, g.count) == 0 ? ours(b) : nullptr;
 }
 
@@ -73,10 +75,6 @@ BarrierState* adopt(pthread_barrier_t* b) {
 GREEN_HOOK(int, pthread_barrier_init, (pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count)) {
   GREEN_BOOKKEEPING();
   if (!hooks_active) return REAL(pthread_barrier_init)(b, attr, count);
-  int pshared = PTHREAD_PROCESS_PRIVATE;
-  if (attr != nullptr) pthread_barrierattr_getpshared(attr, &pshared);
-  // A process-shared barrier lives in shared memory, where our pointer means nothing.
-  if (pshared == PTHREAD_PROCESS_SHARED) return REAL(pthread_barrier_init)(b, attr, count);
   if (count == 0) return EINVAL;
   return make_ours(b, count);
 }
@@ -92,14 +90,19 @@ GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
   if (++s->arrived == s->count) {
     s->arrived = 0;
     ++s->generation;
+    s->leaving += s->count - 1;
     s->waiters.notify_all();
     return PTHREAD_BARRIER_SERIAL_THREAD;
   }
   const unsigned long gen = s->generation;
   while (s->generation == gen) {
     // Not a cancellation point: pending cancels wait for the next one.
-    if (gd::wait_on_nothrow(s->waiters, gd::kNoDeadline, gd::kUninterruptible) == gd::Wake::loop_exit) return EDEADLK;
+    if (gd::wait_on_nothrow(s->waiters, gd::kNoDeadline, gd::kUninterruptible) == gd::Wake::loop_exit) {
+      --s->arrived;
+      return EDEADLK;
+    }
   }
+  --s->leaving;  // the last touch: the serial thread may destroy the barrier now
   return 0;
 }
 
@@ -108,6 +111,13 @@ GREEN_HOOK(int, pthread_barrier_destroy, (pthread_barrier_t* b)) {
   BarrierState* s = ours(b);
   if (s == nullptr) return REAL(pthread_barrier_destroy)(b);
   if (s->arrived != 0) return EBUSY;
+  // As glibc's, destroy right after the serial thread's return is allowed: the others it
+  // released may not have left yet, and they run as soon as we let them.
+  while (s->leaving > 0) {
+    gd::Hub* hub = green_context();
+    if (hub == nullptr) return EBUSY;
+    hub->yield();
+  }
   delete s;
   std::memset(b, 0, sizeof *b);
   return 0;

@@ -127,13 +127,16 @@ GREEN_HOOK(int, connect, (int fd, const struct sockaddr* addr, socklen_t len)) {
     r = connect_nonblocking(fd, addr, len, *st);
   }
   if (r == 0 || errno != EINPROGRESS) return r;
-  // Linux: a blocking connect that outlives SO_SNDTIMEO fails with EINPROGRESS.
-  const green::detail::Wake w = wait_ready(hub, fd, *st, kWrite, deadline);
-  if (w == green::detail::Wake::timed_out) {
-    errno = EINPROGRESS;
-    return -1;
-  }
-  if (after_wake(w) == Resume::fail) return -1;
+  // Until the socket is writable: a wake-up may be a token left from before the connect
+  // (an unconnected socket is writable and hung up), or a turn passed on.
+  do {
+    const green::detail::Wake w = wait_ready(hub, fd, *st, kWrite, deadline);
+    if (w == green::detail::Wake::timed_out) {
+      errno = EINPROGRESS;  // Linux: a blocking connect that outlives SO_SNDTIMEO
+      return -1;
+    }
+    if (after_wake(w) == Resume::fail) return -1;
+  } while (!ready_now(fd, kWrite));
   int err = 0;
   socklen_t elen = sizeof err;
   if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return -1;

@@ -256,7 +256,7 @@ GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
   if (!g) return REAL(pthread_cancel)(t);
   if (g->dead()) return 0;
   g->cancel_requested = true;
-  if (g->cancel_enabled) arm_cancel(g.get());
+  if (g->cancel_enabled) arm_cancel(g.get(), g);
   return 0;
 }
 

@@ -60,8 +60,9 @@ detail::Wake wait_for_every_thread() noexcept;
 // Throws the cancellation if one is pending and enabled (a cancellation point).
 void test_cancel();
 // Makes a cancel request take effect at the thread's next cancellation point: the pending
-// exception is what every blocking hook throws when it parks.
-void arm_cancel(GreenThread* t);
+// exception is what every blocking hook throws when it parks. `keep` (a reference to t) lets
+// a real thread or another hub's greenlet cancel it.
+void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep = {});
 // Records that a real OS thread was started while the hooks were active.
 void note_real_thread() noexcept;
 // Whether a real OS thread was started while the hooks were active (GREEN_THREADS=real,

@@ -95,9 +95,9 @@ void test_cancel() {
   }
 }
 
-void arm_cancel(GreenThread* t) {
+void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep) {
   t->cancel_requested = false;
-  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr);
+  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr, std::move(keep));
 }
 
 }  // namespace green::shim

@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -503,4 +504,18 @@ TEST(Greenlet, KillInsideACatchBlockFreesTheCaughtException) {
   EXPECT_TRUE(victim.killed());
   EXPECT_EQ(Counted::alive, 0);
   EXPECT_EQ(bystander.get(1s), "mine");
+}
+
+// kill() from another OS thread: handed to the greenlet's own hub, which applies it there
+// (the killing thread gets no hub of its own).
+TEST(Greenlet, KillFromAnotherThreadReachesTheGreenlet) {
+  GreenletGuard guard;
+  auto g = guard(spawn([] { sleep(10s); }));
+  sleep(10ms);  // parked in its sleep
+  const auto t0 = Clock::now();
+  std::thread killer([g] { g.kill(false); });
+  killer.join();
+  EXPECT_TRUE(g.join(5s));
+  EXPECT_TRUE(g.killed());
+  EXPECT_LT(ms(since(t0)), 3000);
 }

@@ -95,3 +95,48 @@ TEST_F(BarrierTest, ReinitialisedBarrierWorksAgain) {
     EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
   }
 }
+
+// A process-shared barrier among the threads of one process.
+TEST_F(BarrierTest, AProcessSharedBarrierHoldsThreadsToo) {
+  pthread_barrierattr_t a;
+  ASSERT_EQ(::pthread_barrierattr_init(&a), 0);
+  ASSERT_EQ(::pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED), 0);
+  pthread_barrier_t b;
+  ASSERT_EQ(::pthread_barrier_init(&b, &a, 3), 0);
+  ::pthread_barrierattr_destroy(&a);
+  std::atomic<int> serials{0};
+  std::vector<pthread_t> ts;
+  for (int i = 0; i < 2; ++i) {
+    ts.push_back(spawn([&]() -> void* {
+      if (::pthread_barrier_wait(&b) == PTHREAD_BARRIER_SERIAL_THREAD) ++serials;
+      return nullptr;
+    }));
+  }
+  if (::pthread_barrier_wait(&b) == PTHREAD_BARRIER_SERIAL_THREAD) ++serials;
+  for (pthread_t t : ts) join(t);
+  EXPECT_EQ(serials.load(), 1);
+  EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
+
+// glibc allows destroying (and freeing) a barrier as soon as the serial thread returns,
+// while the others it released are still on their way out.
+TEST_F(BarrierTest, TheSerialThreadMayDestroyAndFreeTheBarrierAtOnce) {
+  for (int round = 0; round < 20; ++round) {
+    auto* b = new pthread_barrier_t;
+    ASSERT_EQ(::pthread_barrier_init(b, nullptr, 4), 0);
+    std::atomic<int> destroyed{0};
+    std::vector<pthread_t> ts;
+    for (int i = 0; i < 4; ++i) {
+      ts.push_back(spawn([&destroyed, b]() -> void* {
+        if (::pthread_barrier_wait(b) == PTHREAD_BARRIER_SERIAL_THREAD) {
+          if (::pthread_barrier_destroy(b) == 0) ++destroyed;
+          std::memset(b, 0xa5, sizeof *b);  // what a reuse of the memory would leave
+          delete b;
+        }
+        return nullptr;
+      }));
+    }
+    for (pthread_t t : ts) join(t);
+    EXPECT_EQ(destroyed.load(), 1);
+  }
+}

@@ -124,4 +124,77 @@ TEST_F(IoWaitTest, ResetAfterDataIsReported) {
   EXPECT_EQ(second_err, ECONNRESET);
 }
 
+// An unconnected TCP socket reports a hang-up: if the hub looks at it then (here, during a
+// sleep between socket() and listen()), that must not make every later wait on it return
+// at once (a spin that would starve the other threads).
+TEST_F(IoWaitTest, AHangUpSeenBeforeListenDoesNotMakeAcceptSpin) {
+  Fd l(::socket(AF_INET, SOCK_STREAM, 0));
+  sleep_ms(5);
+  sockaddr_in a = loopback();
+  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(l, 8), 0);
+  const sockaddr_in where = local_addr(l);
+  std::atomic<int> ticks{0};
+  std::atomic<bool> stop{false};
+  Peer ticker([&] {
+    while (!stop) {
+      sleep_ms(2);
+      ++ticks;
+    }
+  });
+  Peer client([&] {
+    sleep_ms(150);
+    Fd c(::socket(AF_INET, SOCK_STREAM, 0));
+    EXPECT_EQ(connect_to(c, where), 0) << std::strerror(errno);
+  });
+  const double cpu0 = cpu_ms();
+  Stopwatch sw;
+  Fd s(::accept(l, nullptr, nullptr));
+  EXPECT_GE(s.get(), 0) << std::strerror(errno);
+  EXPECT_GE(sw.ms(), 100);
+  EXPECT_LT(cpu_ms() - cpu0, 80) << "accept spun";
+  client.join();
+  stop = true;
+  ticker.join();
+  EXPECT_GE(ticks.load(), 20) << "the other threads did not run during accept";
+}
+
+// The same for a socket that pauses before connect(): the connect and the read after it
+// wait for the server, which answers late.
+TEST_F(IoWaitTest, AHangUpSeenBeforeConnectDoesNotMakeReadSpin) {
+  Fd l = tcp_listener();
+  const sockaddr_in where = local_addr(l);
+  Peer server([&] {
+    Fd s(::accept(l, nullptr, nullptr));
+    sleep_ms(150);
+    EXPECT_TRUE(write_fully(s, "late", 4));
+  });
+  Fd c(::socket(AF_INET, SOCK_STREAM, 0));
+  sleep_ms(5);
+  ASSERT_EQ(connect_to(c, where), 0) << std::strerror(errno);
+  const double cpu0 = cpu_ms();
+  char buf[8] = {};
+  EXPECT_EQ(::read(c, buf, sizeof buf), 4);
+  EXPECT_EQ(std::string(buf, 4), "late");
+  EXPECT_LT(cpu_ms() - cpu0, 80) << "read spun";
+  server.join();
+}
+
+// A non-blocking connect's progress as the program sees it, after a pause before connect:
+// a connect that returns 0 has really connected (getpeername works).
+TEST_F(IoWaitTest, ConnectReturnsOnlyOnceConnected) {
+  Fd l = tcp_listener();
+  const sockaddr_in where = local_addr(l);
+  for (int i = 0; i < 20; ++i) {
+    Fd c(::socket(AF_INET, SOCK_STREAM, 0));
+    sleep_ms(1);
+    ASSERT_EQ(connect_to(c, where), 0) << std::strerror(errno);
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    EXPECT_EQ(::getpeername(c, reinterpret_cast<sockaddr*>(&peer), &len), 0) << std::strerror(errno);
+    Fd s(::accept(l, nullptr, nullptr));
+    EXPECT_GE(s.get(), 0);
+  }
+}
+
 }  // namespace

@@ -111,9 +111,12 @@ GreenletImpl* current_greenlet() noexcept;
 void spawn_impl(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
 // Throws `exc` into `g` at its blocking point (now if it is parked, else at its next one).
 // `source` identifies who asked (a Timeout, or nullptr for kill).
-void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source);
+// From another OS thread than g's hub's, `keep` (a reference to g) is required: the
+// interruption is then handed to g's hub and applied there.
+void interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source,
+               std::shared_ptr<GreenletImpl> keep = {});
 // Marks a not-yet-started greenlet killed without running it, or interrupts a live one.
-void kill_impl(GreenletImpl* g);
+void kill_impl(const std::shared_ptr<GreenletImpl>& g);
 
 }  // namespace green::detail
 
