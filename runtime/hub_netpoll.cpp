@@ -121,13 +121,6 @@ Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy poli
   return r;
 }
 
-void Hub::netpoll_pass(PollDesc& pd, int dir) noexcept {
-  WaitQueue& q = dir == 1 ? pd.readers : pd.writers;
-  if (q.empty()) return;
-  (dir == 1 ? pd.rd_ready : pd.wr_ready) = true;
-  q.notify_one();
-}
-
 void Hub::after_fork() noexcept {
   NoHooks guard;
   ev_loop_fork(loop_);

@@ -48,46 +48,49 @@ PollDesc& fresh_desc() {
   return descs[next++ % 64];
 }
 
-}  // namespace
-
-TEST(HubNetpoll, AWaiterWakesWhenDataArrives) {
+// Each test has a registered socketpair: `a` in the netpoller, `b` its peer.
+class HubNetpoll : public testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(hub.netpoll_register(p.a, pd)); }
+  void TearDown() override {
+    if (pd.hub != nullptr) hub.netpoll_unregister(p.a, pd);
+  }
+  // Reads one byte from `a`, waiting as the shim's retry loop does (a wake-up may be a
+  // token left by an earlier edge).
+  bool read_byte(char& c) {
+    while (::recv(p.a, &c, 1, MSG_DONTWAIT) != 1) {
+      if (hub.netpoll_wait(pd, kRead, detail::deadline_after(5s)) != Wake::notified) return false;
+    }
+    return true;
+  }
   Hub& hub = Hub::current();
   Pair p;
   PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+};
+
+}  // namespace
+
+TEST_F(HubNetpoll, AWaiterWakesWhenDataArrives) {
   GreenletGuard guard;
   auto writer = guard(spawn([&] {
     sleep(20ms);
     ASSERT_EQ(::write(p.b, "x", 1), 1);
   }));
   const auto t0 = Clock::now();
-  // The first wait may consume the writable edge's read token of registration: loop until
-  // a read succeeds, as the shim's retry loop does.
   char c = 0;
-  Wake w = Wake::none;
-  while (::recv(p.a, &c, 1, MSG_DONTWAIT) != 1) {
-    w = hub.netpoll_wait(pd, kRead, detail::deadline_after(5s));
-    ASSERT_EQ(w, Wake::notified);
-  }
+  ASSERT_TRUE(read_byte(c));
   EXPECT_EQ(c, 'x');
   EXPECT_GE(ms(since(t0)), 15);
   writer.join();
-  hub.netpoll_unregister(p.a, pd);
 }
 
-TEST(HubNetpoll, TwoReadersOfOneFdBothGetTheirTurn) {
-  Hub& hub = Hub::current();
-  Pair p;
-  PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+TEST_F(HubNetpoll, TwoReadersOfOneFdBothGetTheirTurn) {
   drain(p.a);
   std::atomic<int> got{0};
   GreenletGuard guard;
   auto reader = [&] {
     char c = 0;
-    while (::recv(p.a, &c, 1, MSG_DONTWAIT) != 1) {
-      if (hub.netpoll_wait(pd, kRead, detail::deadline_after(5s)) != Wake::notified) return;
-    }
+    if (!read_byte(c)) return;
     ++got;
     hub.netpoll_pass(pd, kRead);  // what the shim does after a call that succeeded
   };
@@ -99,14 +102,9 @@ TEST(HubNetpoll, TwoReadersOfOneFdBothGetTheirTurn) {
   r1.join(5s);
   r2.join(5s);
   EXPECT_EQ(got.load(), 2);
-  hub.netpoll_unregister(p.a, pd);
 }
 
-TEST(HubNetpoll, AHangUpStaysSeenAfterTheEdgeIsConsumed) {
-  Hub& hub = Hub::current();
-  Pair p;
-  PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+TEST_F(HubNetpoll, AHangUpStaysSeenAfterTheEdgeIsConsumed) {
   GreenletGuard guard;
   auto closer = guard(spawn([&] {
     sleep(10ms);
@@ -114,9 +112,7 @@ TEST(HubNetpoll, AHangUpStaysSeenAfterTheEdgeIsConsumed) {
     ::shutdown(p.b, SHUT_WR);
   }));
   char c = 0;
-  while (::recv(p.a, &c, 1, MSG_DONTWAIT) != 1) {
-    ASSERT_EQ(hub.netpoll_wait(pd, kRead, detail::deadline_after(5s)), Wake::notified);
-  }
+  ASSERT_TRUE(read_byte(c));
   closer.join();
   sleep(10ms);
   // The data's edge carried the FIN: no edge will come again, and none is needed. The
@@ -132,11 +128,7 @@ TEST(HubNetpoll, AHangUpStaysSeenAfterTheEdgeIsConsumed) {
   EXPECT_FALSE(pd.rd_closed);
 }
 
-TEST(HubNetpoll, UnregisterWakesEveryWaiterClosed) {
-  Hub& hub = Hub::current();
-  Pair p;
-  PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+TEST_F(HubNetpoll, UnregisterWakesEveryWaiterClosed) {
   drain(p.a);
   std::atomic<int> closed{0};
   GreenletGuard guard;
@@ -157,37 +149,27 @@ TEST(HubNetpoll, UnregisterWakesEveryWaiterClosed) {
   EXPECT_EQ(pd.hub, nullptr);
 }
 
-TEST(HubNetpoll, AWaitTimesOut) {
-  Hub& hub = Hub::current();
-  Pair p;
-  PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+TEST_F(HubNetpoll, AWaitTimesOut) {
   drain(p.a);
   Wake w = Wake::notified;
   const auto t0 = Clock::now();
   while (w == Wake::notified) w = hub.netpoll_wait(pd, kRead, detail::deadline_after(30ms));
   EXPECT_EQ(w, Wake::timed_out);
   EXPECT_GE(ms(since(t0)), 25);
-  hub.netpoll_unregister(p.a, pd);
 }
 
-TEST(HubNetpoll, ARegularFileIsRefused) {
-  Hub& hub = Hub::current();
+TEST_F(HubNetpoll, ARegularFileIsRefused) {
   char path[] = "/tmp/green-netpoll-XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);
   ::unlink(path);
-  PollDesc& pd = fresh_desc();
-  EXPECT_FALSE(hub.netpoll_register(fd, pd));
-  EXPECT_EQ(pd.hub, nullptr);
+  PollDesc& file_desc = fresh_desc();
+  EXPECT_FALSE(hub.netpoll_register(fd, file_desc));
+  EXPECT_EQ(file_desc.hub, nullptr);
   ::close(fd);
 }
 
-TEST(HubNetpoll, AWriterWaitsForRoom) {
-  Hub& hub = Hub::current();
-  Pair p;
-  PollDesc& pd = fresh_desc();
-  ASSERT_TRUE(hub.netpoll_register(p.a, pd));
+TEST_F(HubNetpoll, AWriterWaitsForRoom) {
   char chunk[4096] = {};
   while (::send(p.a, chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
   }
@@ -203,5 +185,4 @@ TEST(HubNetpoll, AWriterWaitsForRoom) {
   }
   EXPECT_GT(sent, 0);
   reader.join();
-  hub.netpoll_unregister(p.a, pd);
 }
