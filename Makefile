@@ -25,7 +25,8 @@ CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
 # on every switch, and a preloaded library drags no Boost .so into the program.
 LIBS     := -lev -Wl,-Bstatic -lboost_context -Wl,-Bdynamic -Wl,--exclude-libs,ALL -ldl -pthread
 
-DEB_PKGS := libev-dev libboost-context-dev libgtest-dev
+# ripgrep: a threaded Rust program the tests run under the shim (tests/programs/rust_test).
+DEB_PKGS := libev-dev libboost-context-dev libgtest-dev ripgrep
 DEPS_OK  := $(BUILD)/.deps-ok
 
 LIB      := $(BUILD)/libgreenshim.so
@@ -81,7 +82,7 @@ $(BUILD)/bench/loadgen: bench/loadgen.cpp
 # --- Debian packages -------------------------------------------------------------------
 # Only `make deps` (and so test and demo) installs: a plain `make` that lacks a package
 # fails at the first #include instead.
-$(DEPS_OK):
+$(DEPS_OK): Makefile
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -123,11 +124,17 @@ $(BUILD)/tests/shim/%_green_test: tests/shim/%_green_test.cpp $(LIB) $(HEADERS) 
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $< -L$(BUILD) -lgreenshim -lgtest -lgtest_main $(RPATH) -pthread
 
+# The module tls_test dlopen()s from beside itself.
+$(BUILD)/tests/shim/libtls_module.so: tests/shim/tls_module.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+$(BUILD)/tests/shim/tls_test: $(BUILD)/tests/shim/libtls_module.so
+
 $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
 
-$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp)
+$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp tests/programs/rust/*.rs)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -DGREEN_ROOT='"$(abspath .)"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
 

@@ -4,6 +4,8 @@
 #include <cxxabi.h>
 #include <ev.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +29,9 @@ static_assert(sizeof(ev_timer) <= sizeof(TimerSlot::raw), "TimerSlot too small f
 namespace {
 
 thread_local std::unique_ptr<Hub> tls_owner;
+
+// What a greenlet thread's stack must keep for itself beyond its TLS.
+constexpr std::size_t kMinStackLeft = 8192;
 
 
 struct TimerData {
@@ -91,6 +96,8 @@ Hub& Hub::create() {
 
 Hub::Hub()
     : os_thread_(pthread_self()),  // the OS thread's own: hooks are off while a hub is made
+      os_tid_(gettid()),
+      tp_(tls::current()),
       stacks_(config().stack_size, config().stack_pool),
       budget_(kSwitchesPerClockCheck),
       last_poll_ns_(now_ns()),
@@ -104,11 +111,13 @@ Hub::Hub()
   if (loop_ == nullptr) throw std::system_error(errno, std::generic_category(), "green: ev_loop_new");
   main_ = std::make_shared<MainGreenlet>();
   main_->hub_ = this;
+  main_->tp_ = tp_;
   main_->started_ = true;
   main_->state_ = GreenletImpl::State::running;
   current_ = main_.get();
   hub_g_ = std::make_shared<HubGreenlet>(this);
   hub_g_->hub_ = this;
+  hub_g_->tp_ = tp_;
   hub_g_->stack_ = stacks_.acquire(0);
   if (hub_g_->stack_.base == nullptr) throw std::bad_alloc();
   hub_g_->ctx_ = fiber::make(StackPool::top(hub_g_->stack_), StackPool::usable(hub_g_->stack_),
@@ -130,6 +139,10 @@ Hub::~Hub() {
   signals_.clear();
   for (int signum : watched) release_signal(signum);
   destroy_locals(main_.get());
+  for (Local& l : locals_) {
+    if (l.value != nullptr) l.destroy(l.value);
+  }
+  locals_.clear();
   stacks_.release(hub_g_->stack_);
   hub_g_->stack_ = {};
   ev_loop_destroy(loop_);
@@ -139,8 +152,10 @@ void Hub::entry(fiber::Transfer t) noexcept {
   Hub* hub = tls_hub;
   hub->after_switch(t);
   GreenletImpl* self = hub->current_;
-  *hub->eh_ = EhState{};
-  *hub->errno_ = 0;
+  if (!self->own_tls_) {
+    *hub->eh_ = EhState{};
+    *hub->errno_ = 0;
+  }
   if (self->pending_) {
     // Killed before it ever ran: gevent does not run the body then, nor do we.
     self->killed_ = true;
@@ -189,6 +204,10 @@ void Hub::reap(GreenletImpl* g) noexcept {
   // A remote wake posted for one of its last waits may still name it: apply (or drop)
   // those while it exists.
   drain_remote();
+  if (g->own_tls_) {
+    tls::destroy(g->tp_);
+    g->own_tls_ = false;
+  }
   stacks_.release(g->stack_);
   g->stack_ = {};
   g->ctx_ = nullptr;
@@ -223,26 +242,58 @@ void Hub::loop() {
   }
 }
 
-void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size) {
+std::size_t Hub::new_local_key() noexcept {
+  static std::atomic<std::size_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Makes g runnable on the stack [top - size, top): its TLS first, if it owns one.
+void Hub::prepare(GreenletImpl* g, void* top, std::size_t size, bool own_tls) {
   g->hub_ = this;
+  g->tp_ = tp_;
+  if (own_tls) {
+    const std::size_t area = tls::area_size();
+    // Like glibc, which takes a thread's TLS out of the stack it asked for.
+    if (size < area + kMinStackLeft) {
+      throw std::system_error(EINVAL, std::generic_category(), "green: stack too small for the thread's TLS");
+    }
+    void* tp = tls::create(top, this);
+    if (tp == nullptr) throw std::bad_alloc();
+    g->tp_ = tp;
+    g->own_tls_ = true;
+    top = static_cast<char*>(top) - area;
+    size -= area;
+  }
+  g->ctx_ = fiber::make(top, size, &Hub::entry);
+  g->started_ = true;
+  g->state_ = GreenletImpl::State::ready;
+}
+
+void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size, bool own_tls) {
   g->stack_ = stacks_.acquire(stack_size);
   if (g->stack_.base == nullptr) {
     throw std::system_error(errno, std::generic_category(), "green: cannot map a greenlet stack");
   }
-  g->ctx_ = fiber::make(StackPool::top(g->stack_), StackPool::usable(g->stack_), &Hub::entry);
-  g->started_ = true;
-  g->state_ = GreenletImpl::State::ready;
+  try {
+    prepare(g.get(), StackPool::top(g->stack_), StackPool::usable(g->stack_), own_tls);
+  } catch (...) {
+    stacks_.release(g->stack_);
+    g->stack_ = {};
+    throw;
+  }
   GreenletImpl* raw = g.get();
   raw->self_ = std::move(g);
   runq_.push(raw);
 }
 
-void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size) {
-  g->hub_ = this;
+void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size, bool own_tls) {
   g->stack_ = StackArea{stack, size, false};
-  g->ctx_ = fiber::make(StackPool::top(g->stack_), size, &Hub::entry);
-  g->started_ = true;
-  g->state_ = GreenletImpl::State::ready;
+  try {
+    prepare(g.get(), StackPool::top(g->stack_), size, own_tls);
+  } catch (...) {
+    g->stack_ = {};
+    throw;
+  }
   GreenletImpl* raw = g.get();
   raw->self_ = std::move(g);
   runq_.push(raw);

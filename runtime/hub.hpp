@@ -22,6 +22,7 @@
 #include "green/detail/core.hpp"
 #include "green/detail/greenlet_impl.hpp"
 #include "stack.hpp"
+#include "tls.hpp"
 
 struct ev_loop;
 
@@ -123,10 +124,25 @@ class GREEN_EXPORT Hub {
   bool in_hub_fiber() const noexcept { return current_ == hub_g_.get(); }
   // The OS thread this hub runs on (what a signal to one of its greenlets is sent to).
   pthread_t os_thread() const noexcept { return os_thread_; }
+  // Its kernel thread ID, and its OS thread's own thread pointer (the hub's TLS).
+  int os_tid() const noexcept { return os_tid_; }
+  void* thread_pointer() const noexcept { return tp_; }
 
-  void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size);
+  // State a subsystem keeps per hub, such as the shim's tables of greenlets parked by
+  // address: per hub, not thread_local, since greenlet threads each own their TLS.
+  template <class T>
+  T& local() {
+    static const std::size_t key = new_local_key();
+    if (key >= locals_.size()) locals_.resize(key + 1);
+    Local& slot = locals_[key];
+    if (slot.value == nullptr) slot = {new T(), [](void* p) { delete static_cast<T*>(p); }};
+    return *static_cast<T*>(slot.value);
+  }
+
+  // With own_tls, the greenlet gets a TLS of its own at its stack's top (tls.hpp).
+  void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size, bool own_tls = false);
   // Same, on memory the caller provides (pthread_attr_setstack); never freed by us.
-  void spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size);
+  void spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t size, bool own_tls = false);
   // Gives up the CPU until wake() or the deadline. Returns why it runs again.
   // `then`, if given, runs once the greenlet counts as parked, or before park returns at
   // once (AfterEnqueue): a waker that needs what it releases finds the greenlet parked.
@@ -228,8 +244,18 @@ class GREEN_EXPORT Hub {
   bool clock_says_poll() noexcept;
   void loop();
 
+  struct Local {
+    void* value = nullptr;
+    void (*destroy)(void*) = nullptr;
+  };
+  static std::size_t new_local_key() noexcept;
+  void prepare(GreenletImpl* g, void* top, std::size_t size, bool own_tls);
+
   struct ev_loop* loop_;
   pthread_t os_thread_;
+  int os_tid_;
+  void* tp_;
+  std::vector<Local> locals_;
   RunQueue runq_;
   GreenletImpl* current_;
   std::shared_ptr<GreenletImpl> main_;
@@ -238,8 +264,8 @@ class GREEN_EXPORT Hub {
   int budget_;                 // direct switches left before the next clock check
   std::int64_t last_poll_ns_;  // when the hub last polled libev
   std::int64_t poll_interval_ns_;
-  EhState* eh_;
-  int* errno_;
+  EhState* eh_;   // the hub thread's exception globals and errno, where the greenlets that
+  int* errno_;    // share its TLS find theirs
   std::vector<std::unique_ptr<SignalWatch>> signals_;
   Offloads* offloads_ = nullptr;  // never freed: worker threads may outlive the hub
   Kick* kick_ = nullptr;          // never freed: kick_all() may reach it at any time
@@ -266,14 +292,21 @@ GREEN_HOT void Hub::after_switch(fiber::Transfer t) noexcept {
 
 GREEN_HOT void Hub::switch_to(GreenletImpl* to) noexcept {
   GreenletImpl* from = current_;
-  from->errno_ = *errno_;
-  from->eh_ = *eh_;
+  const bool shares = !from->own_tls_;
+  if (shares) {
+    from->errno_ = *errno_;
+    from->eh_ = *eh_;
+  }
   current_ = to;
   to->state_ = GreenletImpl::State::running;
+  if (to->tp_ != from->tp_) tls::install(to->tp_);
   fiber::Transfer t = fiber::jump(to->ctx_, from);
+  // Resumed: whoever switched back to us installed our thread pointer.
   after_switch(t);
-  *eh_ = from->eh_;
-  *errno_ = from->errno_;
+  if (shares) {
+    *eh_ = from->eh_;
+    *errno_ = from->errno_;
+  }
 }
 
 GREEN_HOT bool Hub::poll_due() noexcept {

@@ -123,6 +123,8 @@ Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy poli
 
 void Hub::after_fork() noexcept {
   NoHooks guard;
+  os_tid_ = static_cast<int>(gettid());
+  tls::after_fork(tp_);
   ev_loop_fork(loop_);
   if (netpoll_ != nullptr) {
     ev_io_stop(loop_, &netpoll_->watcher);

@@ -21,12 +21,10 @@ namespace gd = green::detail;
 
 namespace {
 
-thread_local std::unordered_map<const void*, gd::WaitQueue>* tls_futex_waiters = nullptr;
+using Waiters = std::unordered_map<const void*, gd::WaitQueue>;
 
-gd::WaitQueue& waiters_of(const void* addr) {
-  if (tls_futex_waiters == nullptr) tls_futex_waiters = new std::unordered_map<const void*, gd::WaitQueue>;
-  return (*tls_futex_waiters)[addr];
-}
+Waiters& hub_waiters() { return gd::Hub::current().local<Waiters>(); }
+gd::WaitQueue& waiters_of(const void* addr) { return hub_waiters()[addr]; }
 
 long fail(int e) {
   errno = e;
@@ -54,16 +52,17 @@ long futex_wait(const int* addr, int val, const timespec* ts, bool absolute, boo
   }
   gd::WaitQueue& q = waiters_of(addr);
   const gd::Wake w = gd::wait_on_nothrow(q, until, gd::kUninterruptible);
-  if (q.empty()) tls_futex_waiters->erase(addr);
+  if (q.empty()) hub_waiters().erase(addr);
   if (w == gd::Wake::timed_out && until == deadline) return fail(ETIMEDOUT);
   return 0;  // woken, or a poll: the caller re-checks its word either way
 }
 
 long futex_wake(const int* addr, int n, long op, long a3, long a4, long a5) {
   int woken = 0;
-  if (tls_futex_waiters != nullptr) {
-    auto it = tls_futex_waiters->find(addr);
-    if (it != tls_futex_waiters->end()) {
+  {
+    Waiters& waiters = hub_waiters();
+    auto it = waiters.find(addr);
+    if (it != waiters.end()) {
       while (woken < n && it->second.notify_one()) ++woken;
     }
   }

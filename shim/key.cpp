@@ -37,6 +37,7 @@ struct Value {
 
 struct KeyValues {
   std::vector<Value> values;
+  bool finished = false;  // its thread's exit ran the destructors: no second series of rounds
 
   void run_destructors() {
     for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; ++round) {
@@ -75,7 +76,7 @@ KeyValues& context_values() {
   gd::local_store(kSlotKey, kv, [](void* p) {
     auto* values = static_cast<KeyValues*>(p);
     // At hub teardown (process exit) glibc would not run key destructors either.
-    if (gd::Hub::current_if_exists() != nullptr) values->run_destructors();
+    if (gd::Hub::current_if_exists() != nullptr && !values->finished) values->run_destructors();
     delete values;
   });
   return *kv;
@@ -88,7 +89,9 @@ bool ours(pthread_key_t k) { return k >= kKeyBase && k < kKeyBase + kMaxKeys; }
 namespace green::shim {
 void run_key_destructors() noexcept {
   try {
-    context_values().run_destructors();
+    KeyValues& kv = context_values();
+    kv.run_destructors();
+    kv.finished = true;
   } catch (...) {
   }
 }

@@ -35,10 +35,7 @@ void set_queue(pthread_mutex_t* m, gd::WaitQueue* q) {
   m->__data.__list.__next = reinterpret_cast<__pthread_internal_list*>(q);
 }
 
-int os_tid() {
-  static thread_local int tid = static_cast<int>(REAL(syscall)(SYS_gettid));
-  return tid;
-}
+int os_tid() { return gd::Hub::current().os_tid(); }
 
 void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
   if ((m->__data.__kind & kPsharedBit) == 0) set_owner(m, me);

@@ -17,15 +17,15 @@ namespace {
 constexpr int kRunning = 1;
 constexpr int kDone = 2;
 constexpr std::int64_t kPollNs = 1000000;
-gd::WaitQueue& once_waiters() {
-  static thread_local gd::WaitQueue q;
-  return q;
-}
+struct OnceWaiters {
+  gd::WaitQueue q;
+};
+gd::WaitQueue& once_waiters() { return gd::Hub::current().local<OnceWaiters>().q; }
 }  // namespace
 
 namespace std {
 // libstdc++ hands std::call_once's callable to its pthread_once routine through these
-// thread_local variables, which every greenlet of a hub shares (<mutex>, __once_proxy).
+// thread_local variables, which the API greenlets of a hub share (<mutex>, __once_proxy).
 extern __thread void* __once_callable;
 extern __thread void (*__once_call)();
 }  // namespace std

@@ -27,12 +27,10 @@ constexpr std::int64_t kRealPosterPollNs = 2000000;
 
 std::atomic<std::uint64_t>& word(sem_t* s) { return *reinterpret_cast<std::atomic<std::uint64_t>*>(s); }
 
-thread_local std::unordered_map<sem_t*, gd::WaitQueue>* tls_waiters = nullptr;
+using Waiters = std::unordered_map<sem_t*, gd::WaitQueue>;
 
-gd::WaitQueue& waiters_of(sem_t* s) {
-  if (tls_waiters == nullptr) tls_waiters = new std::unordered_map<sem_t*, gd::WaitQueue>;
-  return (*tls_waiters)[s];
-}
+Waiters& hub_waiters() { return gd::Hub::current().local<Waiters>(); }
+gd::WaitQueue& waiters_of(sem_t* s) { return hub_waiters()[s]; }
 
 bool try_take(sem_t* s) {
   std::uint64_t d = word(s).load(std::memory_order_relaxed);
@@ -60,7 +58,7 @@ int sem_wait_green(sem_t* s, gd::Deadline deadline) {
     gd::WaitQueue& q = waiters_of(s);
     // POSIX: sem_wait reports EINTR after any handler, SA_RESTART or not.
     const gd::Wake w = gd::wait_on_nothrow(q, until, {true, gd::Eintr::always});
-    if (q.empty()) tls_waiters->erase(s);  // only a waiter erases: nobody else holds `q`
+    if (q.empty()) hub_waiters().erase(s);  // only a waiter erases: nobody else holds `q`
     if (w == gd::Wake::timed_out && until != deadline) continue;  // poll for a real poster
     // A pending cancel is thrown: sem_wait is a cancellation point.
     if (const int e = wake_errno(w, ETIMEDOUT)) return fail(e);
@@ -100,9 +98,10 @@ GREEN_HOOK(int, sem_post, (sem_t* s)) {
   if ((d >> kNwaitersShift) != 0) {
     REAL(syscall)(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);  // a real thread sleeps in glibc
   }
-  if (tls_waiters != nullptr) {
-    auto it = tls_waiters->find(s);
-    if (it != tls_waiters->end()) it->second.notify_one();
+  {
+    Waiters& waiters = hub_waiters();
+    auto it = waiters.find(s);
+    if (it != waiters.end()) it->second.notify_one();
   }
   return 0;
 }

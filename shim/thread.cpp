@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <cstdlib>
+#include <system_error>
 
 #include "config.hpp"
 #include "green/errors.hpp"
@@ -89,11 +90,16 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
     } else {
       user_stack = nullptr;
     }
+    // Every greenlet thread owns its TLS, unless the probe found glibc unlike itself.
+    const bool own_tls = gd::tls::available();
     if (user_stack != nullptr) {
-      hub->spawn_on(t, user_stack, user_size);  // pthread_attr_setstack: the caller's memory
+      hub->spawn_on(t, user_stack, user_size, own_tls);  // pthread_attr_setstack: the caller's memory
     } else {
-      hub->spawn(t, stack_size_from(attr));
+      hub->spawn(t, stack_size_from(attr), own_tls);
     }
+  } catch (const std::system_error& e) {
+    if (t) forget_thread(t.get());
+    return e.code().value() == EINVAL ? EINVAL : EAGAIN;  // a stack too small for the TLS
   } catch (...) {
     if (t) forget_thread(t.get());
     return EAGAIN;  // what glibc reports when it cannot get a stack

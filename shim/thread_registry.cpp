@@ -28,12 +28,23 @@ pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
 }  // namespace
 
 void GreenThread::run() {
+  const bool own_tls = owns_tls();
+  if (own_tls) gd::tls::thread_start();
   try {
     retval = start(arg);
   } catch (const ThreadUnwind& u) {
     retval = u.value;
   }
-  // Key destructors run with the greenlet's locals, when the runtime ends it.
+  // glibc's order at thread exit: thread_local destructors, key destructors, then what
+  // libc allocated for the thread.
+  if (own_tls) {
+    try {
+      gd::tls::run_thread_dtors();
+    } catch (const ThreadUnwind&) {  // pthread_exit from a thread_local destructor
+    }
+  }
+  run_key_destructors();
+  if (own_tls) gd::tls::thread_end();
   if (detached) forget_thread(this);
   registry().exits.notify_all();
 }

@@ -1,9 +1,11 @@
 // The state every greenlet carries, whatever it returns. Greenlet<R> handles share it;
 // the hub keeps it alive (self_) from spawn until the greenlet's stack is reclaimed.
 //
-// What a switch preserves per greenlet lives here: errno and the C++ exception state
-// (libstdc++'s __cxa_eh_globals: caught-exception stack and uncaught count), so that a
-// greenlet may park inside a catch block while others throw.
+// A greenlet thread (pthread_create under the shim) owns its TLS: the switch installs its
+// thread pointer. Other greenlets share their hub's TLS, and a switch saves what must be
+// theirs alone here: errno and the C++ exception state (libstdc++'s __cxa_eh_globals:
+// caught-exception stack and uncaught count), so that a greenlet may park inside a catch
+// block while others throw.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +72,9 @@ class GreenletImpl {
   bool interruptible_ = true;          // false while parked where POSIX allows no interruption
   Eintr eintr_ = Eintr::never;         // while parked: whether a signal handler's run ends it
   bool exiting_ = false;               // its body has returned: no kill or Timeout lands now
-  int errno_ = 0;
+  void* tp_ = nullptr;                 // its thread pointer (%fs base): its own or its hub's
+  bool own_tls_ = false;
+  int errno_ = 0;                      // errno_ and eh_: kept here only when TLS is shared
   EhState eh_;
   std::exception_ptr pending_;         // to throw at the next blocking point
   const void* pending_source_ = nullptr;
@@ -91,6 +95,8 @@ class GreenletImpl {
   }
   LocalSlots*& locals() noexcept { return locals_; }
   const StackArea& stack() const noexcept { return stack_; }
+  // Whether it has a TLS of its own (a greenlet thread), not its hub's.
+  bool owns_tls() const noexcept { return own_tls_; }
   bool parked() const noexcept { return state_ == State::parked; }
   // The hub it runs on (nullptr before spawn).
   Hub* hub() const noexcept { return hub_; }

@@ -1,0 +1,400 @@
+// Greenlet threads' own TLS (tls.hpp): the probe, and each thread's birth and death.
+#include "tls.hpp"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <resolv.h>
+// resolv.h names a function p_type, which is also an ELF program header field.
+#undef p_type
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "hub.hpp"
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
+
+namespace green::detail::tls {
+
+bool fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+
+namespace {
+
+// tcbhead_t, the head of glibc's struct pthread, as the x86-64 ABI fixes it (GCC reads the
+// stack guard at %fs:0x28; split stacks and CET use the words after it).
+struct TcbHead {
+  void* tcb;            // the thread pointer itself (%fs:0)
+  void* dtv;
+  void* self;
+  int multiple_threads;
+  int gscope_flag;
+  std::uintptr_t sysinfo;
+  std::uintptr_t stack_guard;
+  std::uintptr_t pointer_guard;
+  unsigned long vgetcpu_cache[2];
+  unsigned int feature_1;  // CET state
+};
+static_assert(offsetof(TcbHead, stack_guard) == 0x28 && offsetof(TcbHead, pointer_guard) == 0x30);
+constexpr std::size_t kHeadCopied = offsetof(TcbHead, feature_1) + sizeof(unsigned int);
+// malloc's per-thread cache: uint16_t counts[64], then the 64 list heads.
+constexpr std::size_t kTcacheBytes = 64 * 2 + 64 * sizeof(void*);
+constexpr std::size_t kResBytes = (sizeof(struct __res_state) + 63) & ~std::size_t{63};
+
+struct Layout {
+  const char* failure = nullptr;  // why greenlet threads cannot own TLS
+  void* (*allocate)(void*) = nullptr;
+  void (*deallocate)(void*, bool) = nullptr;
+  void (*ctype_init)() = nullptr;
+  void (*call_tls_dtors)() = nullptr;
+  void (*res_iclose)(res_state, bool) = nullptr;
+  std::size_t static_size = 0;  // static TLS and TCB, as ld.so sizes them
+  std::size_t align = 0;
+  std::size_t tcb_size = 0;     // sizeof(struct pthread)
+  std::size_t area = 0;         // what a thread takes at its stack's top
+  // Offsets from the thread pointer; 0 where the probe found nothing.
+  std::ptrdiff_t tid = 0;
+  std::ptrdiff_t tcache = 0, arena = 0;
+  std::vector<std::ptrdiff_t> lazy_buffers;  // heap buffers libc hangs on a thread
+  std::ptrdiff_t resp = 0;       // libc's __resp: the thread's resolver state
+  std::ptrdiff_t rseq_cpu = 0;   // the rseq area's cpu_id (sched_getcpu reads it)
+  std::ptrdiff_t hub = 0;        // greenshim's own tls_hub
+};
+
+Layout layout;
+
+// Live greenlet-thread TLS, for fork.
+std::mutex live_mu;
+std::unordered_set<void*>& live() {
+  static auto* s = new std::unordered_set<void*>;  // never destroyed: threads outlive statics
+  return *s;
+}
+
+char* at(void* tp, std::ptrdiff_t off) { return static_cast<char*>(tp) + off; }
+
+// --- the probe -------------------------------------------------------------------------
+
+struct Module {
+  char* block = nullptr;  // this thread's copy
+  std::size_t size = 0;
+};
+
+// libc's static TLS block on the calling thread: the module whose block holds errno.
+Module libc_block() {
+  struct Find {
+    char* addr;
+    Module found;
+  } f{reinterpret_cast<char*>(&errno), {}};
+  dl_iterate_phdr([](dl_phdr_info* info, size_t, void* arg) {
+    auto* f = static_cast<Find*>(arg);
+    if (info->dlpi_tls_data == nullptr) return 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      if (info->dlpi_phdr[i].p_type != PT_TLS) continue;
+      char* b = static_cast<char*>(info->dlpi_tls_data);
+      if (f->addr >= b && f->addr < b + info->dlpi_phdr[i].p_memsz) {
+        f->found = {b, info->dlpi_phdr[i].p_memsz};
+        return 1;
+      }
+    }
+    return 0;
+  }, &f);
+  return f.found;
+}
+
+// The words of a thread's TCB and libc block, to see which ones a libc call sets. Fixed
+// arrays: the probe must not call malloc before it watches malloc's first call.
+constexpr std::size_t kMaxWords = 2048;
+struct Snapshot {
+  std::uintptr_t words[kMaxWords];
+  std::ptrdiff_t offsets[kMaxWords];  // from the thread pointer
+  std::size_t n = 0;
+};
+
+void snapshot(Snapshot& s, char* tp, const Module& libc, std::size_t tcb_size) {
+  s.n = 0;
+  auto add = [&](char* from, std::size_t bytes) {
+    for (std::size_t i = 0; i + sizeof(std::uintptr_t) <= bytes && s.n < kMaxWords; i += sizeof(std::uintptr_t)) {
+      std::memcpy(&s.words[s.n], from + i, sizeof(std::uintptr_t));
+      s.offsets[s.n++] = from + i - tp;
+    }
+  };
+  add(libc.block, libc.size);
+  add(tp + sizeof(TcbHead), tcb_size - sizeof(TcbHead));
+}
+
+// The words that went from 0 to `value` (any value if 0) between two snapshots.
+struct Changes {
+  std::ptrdiff_t offsets[8];
+  std::size_t n = 0;  // may exceed 8: then only the first 8 are kept
+};
+Changes newly_set(const Snapshot& before, const Snapshot& after, std::uintptr_t value = 0) {
+  Changes c;
+  for (std::size_t i = 0; i < before.n; ++i) {
+    if (before.words[i] != 0 || after.words[i] == 0) continue;
+    if (value != 0 && after.words[i] != value) continue;
+    if (c.n < 8) c.offsets[c.n] = before.offsets[i];
+    ++c.n;
+  }
+  return c;
+}
+
+struct Probe {
+  char* stack_top = nullptr;  // of the stack the probe thread was given
+  void* scratch = nullptr;    // room for two Snapshots
+  const char* failure = nullptr;
+  std::size_t tcb_size = 0;
+  std::ptrdiff_t tid = 0, tcache = 0, arena = 0;
+  std::vector<std::ptrdiff_t> lazy_buffers;
+};
+
+// Runs on a fresh real thread, on a stack of ours, before anything on it called malloc.
+void* probe_thread(void* arg) {
+  auto* r = static_cast<Probe*>(arg);
+  char* tp = static_cast<char*>(current());
+  // glibc puts the struct pthread of a thread on a given stack at that stack's top.
+  if (r->stack_top <= tp || static_cast<std::size_t>(r->stack_top - tp) < sizeof(TcbHead) ||
+      static_cast<std::size_t>(r->stack_top - tp) > 65536) {
+    r->failure = "the thread descriptor is not at the stack's top";
+    return nullptr;
+  }
+  r->tcb_size = static_cast<std::size_t>(r->stack_top - tp);
+  // The kernel thread ID: the one int of the descriptor that equals gettid().
+  const int tid = static_cast<int>(syscall(SYS_gettid));
+  int matches = 0;
+  for (std::size_t off = sizeof(TcbHead); off + sizeof(int) <= r->tcb_size; off += sizeof(int)) {
+    int v;
+    std::memcpy(&v, tp + off, sizeof v);
+    if (v == tid) {
+      r->tid = static_cast<std::ptrdiff_t>(off);
+      ++matches;
+    }
+  }
+  if (matches != 1) r->tid = 0;
+  const Module libc = libc_block();
+  if (libc.block == nullptr) {
+    r->failure = "libc's TLS block not found";
+    return nullptr;
+  }
+  // The thread's first malloc sets exactly two words: its cache and its arena. The cache
+  // is the one that points at 640 zero bytes, and that counts the chunk freed next.
+  auto* snaps = static_cast<Snapshot*>(r->scratch);
+  Snapshot& before = snaps[0];
+  Snapshot& after = snaps[1];
+  snapshot(before, tp, libc, r->tcb_size);
+  void* volatile p = std::malloc(1);  // volatile: the compiler would drop a malloc/free pair
+  snapshot(after, tp, libc, r->tcb_size);
+  const Changes set = newly_set(before, after);
+  if (set.n == 2) {
+    for (int i = 0; i < 2; ++i) {
+      std::uintptr_t v;
+      std::memcpy(&v, tp + set.offsets[i], sizeof v);
+      const auto* bytes = reinterpret_cast<const unsigned char*>(v);
+      bool zero = true;
+      for (std::size_t k = 0; k < kTcacheBytes && zero; ++k) zero = bytes[k] == 0;
+      if (zero) {
+        r->tcache = set.offsets[i];
+        r->arena = set.offsets[1 - i];
+      }
+    }
+  }
+  std::free(p);
+  if (r->tcache != 0) {
+    std::uintptr_t v;
+    std::memcpy(&v, tp + r->tcache, sizeof v);
+    if (reinterpret_cast<const std::uint16_t*>(v)[0] != 1) r->tcache = r->arena = 0;
+  }
+  if (r->tcache == 0) {
+    r->failure = "malloc's per-thread cache not found";
+    return nullptr;
+  }
+  // Messages for unknown error and signal numbers are formatted into buffers that libc
+  // allocates once per thread and frees at its exit.
+  auto note_buffer = [&](const char* (*call)()) {
+    snapshot(before, tp, libc, r->tcb_size);
+    const char* message = call();
+    snapshot(after, tp, libc, r->tcb_size);
+    const Changes c = newly_set(before, after, reinterpret_cast<std::uintptr_t>(message));
+    if (c.n == 1) r->lazy_buffers.push_back(c.offsets[0]);
+  };
+  note_buffer([]() -> const char* { return strerror(0x7fffff); });
+  note_buffer([]() -> const char* { return strsignal(SIGRTMIN + 1); });
+  return nullptr;
+}
+
+// Runs the probe on a real thread of its own, with the hooks off and every signal blocked.
+Probe probe() {
+  Probe r;
+  constexpr std::size_t kStack = 256 * 1024;
+  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stack == MAP_FAILED) {
+    r.failure = "cannot map the probe's stack";
+    return r;
+  }
+  r.stack_top = static_cast<char*>(stack) + kStack;
+  auto snaps = std::make_unique<Snapshot[]>(2);
+  r.scratch = snaps.get();
+  NoHooks off;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, stack, kStack);
+  pthread_t t;
+  if (pthread_create(&t, &attr, probe_thread, &r) != 0) {
+    r.failure = "cannot start the probe thread";
+  } else {
+    pthread_join(t, nullptr);
+  }
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  munmap(stack, kStack);
+  return r;
+}
+
+template <class F>
+F symbol(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+const char* learn() {
+  Layout& L = layout;
+  L.allocate = symbol<void* (*)(void*)>("_dl_allocate_tls");
+  L.deallocate = symbol<void (*)(void*, bool)>("_dl_deallocate_tls");
+  auto static_info = symbol<void (*)(std::size_t*, std::size_t*)>("_dl_get_tls_static_info");
+  L.ctype_init = symbol<void (*)()>("__ctype_init");
+  L.call_tls_dtors = symbol<void (*)()>("__call_tls_dtors");
+  L.res_iclose = symbol<void (*)(res_state, bool)>("__res_iclose");
+  if (!L.allocate || !L.deallocate || !static_info || !L.ctype_init || !L.call_tls_dtors) {
+    return "ld.so or libc lacks glibc's TLS entry points";
+  }
+  static_info(&L.static_size, &L.align);
+  if (L.align < alignof(std::max_align_t)) L.align = alignof(std::max_align_t);
+  Probe r = probe();
+  if (r.failure != nullptr) return r.failure;
+  if (r.tcb_size > L.static_size) return "the thread descriptor is larger than static TLS";
+  L.tcb_size = r.tcb_size;
+  L.tid = r.tid;
+  L.tcache = r.tcache;
+  L.arena = r.arena;
+  L.lazy_buffers = std::move(r.lazy_buffers);
+  char* tp = static_cast<char*>(current());
+  if (void* resp = dlsym(RTLD_DEFAULT, "__resp")) L.resp = static_cast<char*>(resp) - tp;
+  if (auto* size = symbol<const unsigned int*>("__rseq_size"); size != nullptr && *size != 0) {
+    if (auto* off = symbol<const std::ptrdiff_t*>("__rseq_offset")) L.rseq_cpu = *off + 4;
+  }
+  L.hub = reinterpret_cast<char*>(&tls_hub) - tp;
+  // From the top: the TCB and the slack of aligning it, every static block (at most ld.so's
+  // size, which counts the TCB too), the thread's resolver state and its alignment.
+  L.area = L.tcb_size + L.align + L.static_size + kResBytes + 64;
+  return nullptr;
+}
+
+}  // namespace
+
+bool available() noexcept {
+  static const bool ok = [] {
+    layout.failure = learn();
+    if (layout.failure != nullptr) {
+      std::fprintf(stderr, "greenshim: greenlet threads share their hub's TLS (%s)\n", layout.failure);
+    }
+    return layout.failure == nullptr;
+  }();
+  return ok;
+}
+
+std::size_t area_size() noexcept { return layout.area; }
+
+void* create(void* top, Hub* hub) noexcept {
+  const Layout& L = layout;
+  const auto top_addr = reinterpret_cast<std::uintptr_t>(top);
+  void* tp = reinterpret_cast<void*>((top_addr - L.tcb_size) & ~(L.align - 1));
+  // A pooled stack holds the last thread's: the descriptor starts zeroed, as glibc's does.
+  std::memset(tp, 0, L.tcb_size);
+  char* here = static_cast<char*>(current());
+  // Header words every thread of the process shares: the guards, CET, whether threads exist.
+  std::memcpy(at(tp, offsetof(TcbHead, multiple_threads)), here + offsetof(TcbHead, multiple_threads),
+              kHeadCopied - offsetof(TcbHead, multiple_threads));
+  auto* head = static_cast<TcbHead*>(tp);
+  head->tcb = tp;
+  head->self = tp;
+  head->gscope_flag = 0;
+  // The static blocks from their images (.tdata copied, .tbss zeroed), and a DTV.
+  if (L.allocate(tp) == nullptr) return nullptr;
+  if (L.tid != 0) std::memcpy(at(tp, L.tid), here + L.tid, sizeof(int));
+  if (L.rseq_cpu != 0) {
+    const std::int32_t unregistered = -2;  // sched_getcpu then asks the kernel
+    std::memcpy(at(tp, L.rseq_cpu), &unregistered, sizeof unregistered);
+  }
+  // The hub's malloc cache and arena (see tls.hpp), and greenshim's own hub pointer.
+  char* hub_tp = static_cast<char*>(hub->thread_pointer());
+  std::memcpy(at(tp, L.tcache), hub_tp + L.tcache, sizeof(void*));
+  std::memcpy(at(tp, L.arena), hub_tp + L.arena, sizeof(void*));
+  std::memcpy(at(tp, L.hub), &hub, sizeof hub);
+  if (L.resp != 0) {
+    // The thread's own resolver state, zeroed (res_init runs on first use), below its TLS.
+    auto* state = reinterpret_cast<struct __res_state*>(
+        (reinterpret_cast<std::uintptr_t>(tp) - L.static_size - kResBytes) & ~std::uintptr_t{63});
+    std::memset(state, 0, sizeof *state);
+    std::memcpy(at(tp, L.resp), &state, sizeof state);
+  }
+  {
+    InternalLock<std::mutex> lock(live_mu);
+    live().insert(tp);
+  }
+  return tp;
+}
+
+void thread_start() noexcept { layout.ctype_init(); }
+
+void run_thread_dtors() noexcept { layout.call_tls_dtors(); }
+
+void thread_end() noexcept {
+  const Layout& L = layout;
+  char* tp = static_cast<char*>(current());
+  for (std::ptrdiff_t off : L.lazy_buffers) {
+    void* p;
+    std::memcpy(&p, tp + off, sizeof p);
+    std::free(p);
+    std::memset(tp + off, 0, sizeof p);
+  }
+  if (L.resp != 0 && L.res_iclose != nullptr) {
+    res_state state;
+    std::memcpy(&state, tp + L.resp, sizeof state);
+    if (state->options & RES_INIT) L.res_iclose(state, true);
+  }
+}
+
+void destroy(void* tp) noexcept {
+  {
+    InternalLock<std::mutex> lock(live_mu);
+    live().erase(tp);
+  }
+  // The cache and arena are the hub's: not this thread's to give back.
+  std::memset(at(tp, layout.tcache), 0, sizeof(void*));
+  std::memset(at(tp, layout.arena), 0, sizeof(void*));
+  layout.deallocate(tp, false);
+}
+
+void after_fork(void* hub_tp) noexcept {
+  if (layout.tid == 0 || layout.failure != nullptr || layout.tcb_size == 0) return;
+  const int tid = static_cast<int>(syscall(SYS_gettid));
+  std::memcpy(at(hub_tp, layout.tid), &tid, sizeof tid);
+  for (void* tp : live()) std::memcpy(at(tp, layout.tid), &tid, sizeof tid);
+}
+
+}  // namespace green::detail::tls
