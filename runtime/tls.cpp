@@ -13,14 +13,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <unordered_set>
 #include <vector>
 
 #include "hub.hpp"
@@ -53,7 +52,6 @@ static_assert(offsetof(TcbHead, stack_guard) == 0x28 && offsetof(TcbHead, pointe
 constexpr std::size_t kHeadCopied = offsetof(TcbHead, feature_1) + sizeof(unsigned int);
 // malloc's per-thread cache: uint16_t counts[64], then the 64 list heads.
 constexpr std::size_t kTcacheBytes = 64 * 2 + 64 * sizeof(void*);
-constexpr std::size_t kResBytes = (sizeof(struct __res_state) + 63) & ~std::size_t{63};
 
 struct Layout {
   const char* failure = nullptr;  // why greenlet threads cannot own TLS
@@ -70,21 +68,37 @@ struct Layout {
   std::ptrdiff_t tid = 0;
   std::ptrdiff_t tcache = 0, arena = 0;
   std::vector<std::ptrdiff_t> lazy_buffers;  // heap buffers libc hangs on a thread
-  std::ptrdiff_t resp = 0;       // libc's __resp: the thread's resolver state
+  std::ptrdiff_t resp = 0;       // libc's __resp: points at the thread's resolver state,
+  std::ptrdiff_t res = 0;        // which glibc keeps in its TCB
   std::ptrdiff_t rseq_cpu = 0;   // the rseq area's cpu_id (sched_getcpu reads it)
   std::ptrdiff_t hub = 0;        // greenshim's own tls_hub
 };
 
 Layout layout;
 
-// Live greenlet-thread TLS, for fork.
-std::mutex live_mu;
-std::unordered_set<void*>& live() {
-  static auto* s = new std::unordered_set<void*>;  // never destroyed: threads outlive statics
-  return *s;
+char* at(void* tp, std::ptrdiff_t off) { return static_cast<char*>(tp) + off; }
+
+// Below a thread's static TLS: its link in the list of live greenlet-thread TLS (for
+// fork), in its stack's TLS area.
+struct Link {
+  Link* prev;
+  Link* next;
+  void* tp;
+};
+Link* link_of(void* tp) {
+  const auto at = reinterpret_cast<std::uintptr_t>(tp) - layout.static_size - sizeof(Link);
+  return reinterpret_cast<Link*>(at & ~std::uintptr_t{63});
 }
 
-char* at(void* tp, std::ptrdiff_t off) { return static_cast<char*>(tp) + off; }
+Link live{&live, &live, nullptr};
+std::atomic_flag live_lock = ATOMIC_FLAG_INIT;  // held for a few instructions, by any hub
+struct LiveGuard {
+  LiveGuard() noexcept {
+    while (live_lock.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  ~LiveGuard() { live_lock.clear(std::memory_order_release); }
+};
 
 // --- the probe -------------------------------------------------------------------------
 
@@ -158,6 +172,7 @@ struct Probe {
   const char* failure = nullptr;
   std::size_t tcb_size = 0;
   std::ptrdiff_t tid = 0, tcache = 0, arena = 0;
+  std::ptrdiff_t res = 0;  // its resolver state, in its descriptor
   std::vector<std::ptrdiff_t> lazy_buffers;
 };
 
@@ -184,6 +199,9 @@ void* probe_thread(void* arg) {
     }
   }
   if (matches != 1) r->tid = 0;
+  // glibc points a new thread's resolver state (__res_state()) into its descriptor.
+  const char* res = reinterpret_cast<const char*>(__res_state());
+  if (res >= tp && res + sizeof(struct __res_state) <= r->stack_top) r->res = res - tp;
   const Module libc = libc_block();
   if (libc.block == nullptr) {
     r->failure = "libc's TLS block not found";
@@ -293,14 +311,16 @@ const char* learn() {
   L.arena = r.arena;
   L.lazy_buffers = std::move(r.lazy_buffers);
   char* tp = static_cast<char*>(current());
-  if (void* resp = dlsym(RTLD_DEFAULT, "__resp")) L.resp = static_cast<char*>(resp) - tp;
+  L.res = r.res;
+  void* resp = dlsym(RTLD_DEFAULT, "__resp");
+  if (resp != nullptr && L.res != 0) L.resp = static_cast<char*>(resp) - tp;
   if (auto* size = symbol<const unsigned int*>("__rseq_size"); size != nullptr && *size != 0) {
     if (auto* off = symbol<const std::ptrdiff_t*>("__rseq_offset")) L.rseq_cpu = *off + 4;
   }
   L.hub = reinterpret_cast<char*>(&tls_hub) - tp;
   // From the top: the TCB and the slack of aligning it, every static block (at most ld.so's
-  // size, which counts the TCB too), the thread's resolver state and its alignment.
-  L.area = L.tcb_size + L.align + L.static_size + kResBytes + 64;
+  // size, which counts the TCB too), its Link and the slack of aligning it.
+  L.area = L.tcb_size + L.align + L.static_size + sizeof(Link) + 64;
   return nullptr;
 }
 
@@ -346,16 +366,17 @@ void* create(void* top, Hub* hub) noexcept {
   std::memcpy(at(tp, L.arena), hub_tp + L.arena, sizeof(void*));
   std::memcpy(at(tp, L.hub), &hub, sizeof hub);
   if (L.resp != 0) {
-    // The thread's own resolver state, zeroed (res_init runs on first use), below its TLS.
-    auto* state = reinterpret_cast<struct __res_state*>(
-        (reinterpret_cast<std::uintptr_t>(tp) - L.static_size - kResBytes) & ~std::uintptr_t{63});
-    std::memset(state, 0, sizeof *state);
+    // Its own resolver state, zeroed with the TCB (res_init runs on first use).
+    char* state = at(tp, L.res);
     std::memcpy(at(tp, L.resp), &state, sizeof state);
   }
-  {
-    InternalLock<std::mutex> lock(live_mu);
-    live().insert(tp);
-  }
+  Link* link = link_of(tp);
+  link->tp = tp;
+  LiveGuard guard;
+  link->prev = &live;
+  link->next = live.next;
+  live.next->prev = link;
+  live.next = link;
   return tp;
 }
 
@@ -373,16 +394,17 @@ void thread_end() noexcept {
     std::memset(tp + off, 0, sizeof p);
   }
   if (L.resp != 0 && L.res_iclose != nullptr) {
-    res_state state;
-    std::memcpy(&state, tp + L.resp, sizeof state);
+    auto* state = reinterpret_cast<res_state>(tp + L.res);
     if (state->options & RES_INIT) L.res_iclose(state, true);
   }
 }
 
 void destroy(void* tp) noexcept {
   {
-    InternalLock<std::mutex> lock(live_mu);
-    live().erase(tp);
+    Link* link = link_of(tp);
+    LiveGuard guard;
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
   }
   // The cache and arena are the hub's: not this thread's to give back.
   std::memset(at(tp, layout.tcache), 0, sizeof(void*));
@@ -394,7 +416,7 @@ void after_fork(void* hub_tp) noexcept {
   if (layout.tid == 0 || layout.failure != nullptr || layout.tcb_size == 0) return;
   const int tid = static_cast<int>(syscall(SYS_gettid));
   std::memcpy(at(hub_tp, layout.tid), &tid, sizeof tid);
-  for (void* tp : live()) std::memcpy(at(tp, layout.tid), &tid, sizeof tid);
+  for (Link* l = live.next; l != &live; l = l->next) std::memcpy(at(l->tp, layout.tid), &tid, sizeof tid);
 }
 
 }  // namespace green::detail::tls

@@ -55,7 +55,7 @@ inline void install(void* tp) noexcept {
 // greenlet threads then share their hub's TLS as API greenlets do.
 bool available() noexcept;
 // Bytes a greenlet thread's TLS takes at the top of its stack.
-std::size_t area_size() noexcept;
+GREEN_EXPORT std::size_t area_size() noexcept;
 // Lays out and initialises a new thread's TLS below `top` (the stack's highest address),
 // for a greenlet of `hub`. Returns its thread pointer, or nullptr (out of memory).
 void* create(void* top, Hub* hub) noexcept;

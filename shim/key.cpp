@@ -68,10 +68,15 @@ struct RealThreadValues {
 };
 thread_local RealThreadValues real_thread_values;
 
-KeyValues& context_values() {
+// The calling context's values, or nullptr if it is a greenlet that never set one.
+KeyValues* existing_values() {
   gd::Hub* hub = gd::Hub::current_if_exists();
-  if (hub == nullptr || hub->in_hub_fiber()) return real_thread_values.kv;
-  if (void* p = gd::local_find(kSlotKey)) return *static_cast<KeyValues*>(p);
+  if (hub == nullptr || hub->in_hub_fiber()) return &real_thread_values.kv;
+  return static_cast<KeyValues*>(gd::local_find(kSlotKey));
+}
+
+KeyValues& context_values() {
+  if (KeyValues* kv = existing_values()) return *kv;
   auto* kv = new KeyValues;
   gd::local_store(kSlotKey, kv, [](void* p) {
     auto* values = static_cast<KeyValues*>(p);
@@ -89,9 +94,10 @@ bool ours(pthread_key_t k) { return k >= kKeyBase && k < kKeyBase + kMaxKeys; }
 namespace green::shim {
 void run_key_destructors() noexcept {
   try {
-    KeyValues& kv = context_values();
-    kv.run_destructors();
-    kv.finished = true;
+    if (KeyValues* kv = existing_values()) {
+      kv->run_destructors();
+      kv->finished = true;
+    }
   } catch (...) {
   }
 }
@@ -127,9 +133,9 @@ GREEN_HOOK(void*, pthread_getspecific, (pthread_key_t key)) {
   GREEN_BOOKKEEPING();
   if (!ours(key)) return REAL(pthread_getspecific)(key);
   const size_t i = key - kKeyBase;
-  KeyValues& kv = context_values();
-  if (i >= kv.values.size()) return nullptr;
-  const Value& v = kv.values[i];
+  const KeyValues* kv = existing_values();
+  if (kv == nullptr || i >= kv->values.size()) return nullptr;
+  const Value& v = kv->values[i];
   return v.seq == keys[i].seq.load(std::memory_order_acquire) ? v.value : nullptr;
 }
 

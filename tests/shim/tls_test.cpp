@@ -5,6 +5,7 @@
 // LD_PRELOAD, where every thread is a greenlet of one OS thread with a TLS of its own.
 #include <dlfcn.h>
 #include <locale.h>
+#include <resolv.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -197,6 +198,48 @@ TEST_F(TlsTest, ErrorMessageBuffersArePerThread) {
     return nullptr;
   });
   for (int i = 0; i < kThreads; ++i) EXPECT_EQ(seen[i], "Unknown error " + std::to_string(50000 + i));
+}
+
+TEST_F(TlsTest, ResolverStateIsPerThread) {
+  std::vector<const void*> states(kThreads);
+  on_threads([&](int i) -> void* {
+    states[i] = __res_state();
+    return nullptr;
+  });
+  std::set<const void*> distinct(states.begin(), states.end());
+  distinct.insert(__res_state());
+  EXPECT_EQ(distinct.size(), size_t{kThreads + 1}) << "threads share a resolver state (_res)";
+}
+
+// pthread_attr_setstack: the thread's TLS goes at the top of the caller's memory, as
+// glibc puts it there, and the thread still owns it.
+TEST_F(TlsTest, ThreadOnTheCallersStackOwnsItsTls) {
+  constexpr size_t kSize = 256 * 1024;
+  std::vector<void*> stacks;
+  std::vector<pthread_t> ts;
+  std::vector<int> counts(4);
+  for (int i = 0; i < 4; ++i) {
+    void* stack = nullptr;
+    ASSERT_EQ(::posix_memalign(&stack, 4096, kSize), 0);
+    stacks.push_back(stack);
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstack(&attr, stack, kSize);
+    ts.push_back(spawn(
+        [&counts, i]() -> void* {
+          for (int k = 0; k < 10; ++k) {
+            ++tl_counter;
+            sleep_ms(1);
+          }
+          counts[i] = tl_counter;
+          return nullptr;
+        },
+        &attr));
+    ::pthread_attr_destroy(&attr);
+  }
+  for (pthread_t t : ts) join(t);
+  for (void* s : stacks) std::free(s);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(counts[i], 10) << "thread " << i;
 }
 
 TEST_F(TlsTest, StdioLockBelongsToTheThreadThatTookIt) {
