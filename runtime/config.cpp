@@ -76,6 +76,7 @@ Config load() {
   c.offload_threads = static_cast<unsigned>(
       env_size("GREEN_OFFLOAD_THREADS", 4, 1, 1024, "a count from 1 to 1024"));
   c.report_errors = !env_choice("GREEN_QUIET", false, "1", "0");
+  c.fsbase_syscall = env_choice("GREEN_FSBASE", false, "syscall", "auto");
   return c;
 }
 

@@ -17,6 +17,7 @@ struct Config {
   long poll_interval_ns;        // GREEN_POLL_US: longest run of ready greenlets between polls
   unsigned offload_threads;     // GREEN_OFFLOAD_THREADS: real helper threads at most
   bool report_errors;           // GREEN_QUIET=1 silences the one-line failure reports
+  bool fsbase_syscall;          // GREEN_FSBASE=syscall: thread pointers set by arch_prctl only
 };
 
 // The settings, read on first use. Each malformed or out-of-range value is reported in one

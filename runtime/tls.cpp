@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "config.hpp"
 #include "hub.hpp"
 
 #ifndef HWCAP2_FSGSBASE
@@ -328,6 +329,7 @@ const char* learn() {
 
 bool available() noexcept {
   static const bool ok = [] {
+    if (config().fsbase_syscall) fsgsbase = false;
     layout.failure = learn();
     if (layout.failure != nullptr) {
       std::fprintf(stderr, "greenshim: greenlet threads share their hub's TLS (%s)\n", layout.failure);

@@ -1,5 +1,6 @@
-// pthread keys, per greenlet: glibc keeps key values in the OS thread's struct pthread,
-// which every greenlet of a hub shares, so under the shim keys are greenshim's own.
+// pthread keys, per greenlet: glibc keeps key values in the thread's struct pthread, which
+// a greenlet thread has of its own but an API greenlet shares with its hub, and glibc runs
+// their destructors only in its own thread exit. So under the shim keys are greenshim's.
 //
 // Our keys are numbered from kKeyBase up, above glibc's PTHREAD_KEYS_MAX, so a key that
 // glibc made before the hooks were active still goes to glibc. Values live with the

@@ -28,6 +28,7 @@ constexpr Option kOptions[] = {
     {"--threads", "GREEN_THREADS", "'green' (default): pthreads become greenlets; 'real': OS threads"},
     {"--real-threads", "GREEN_REAL_THREADS", "colon-separated libraries whose threads stay real (e.g. libjvm.so)"},
     {"--offload-threads", "GREEN_OFFLOAD_THREADS", "real helper threads for name resolution (4)"},
+    {"--fsbase", "GREEN_FSBASE", "'auto' (default): wrfsbase where allowed; 'syscall': arch_prctl always"},
 };
 
 void usage(FILE* out) {

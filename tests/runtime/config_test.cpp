@@ -83,9 +83,9 @@ GREEN_TEST_CHILD(settings) {
   auto& pool = detail::Hub::current().stacks();
   const std::size_t pooled = pool.pooled();
   const auto area = pool.acquire(0);
-  std::printf("stack_size=%zu usable=%zu ran=%d pool=%zu pooled=%zu poll_ns=%ld\n",
+  std::printf("stack_size=%zu usable=%zu ran=%d pool=%zu pooled=%zu poll_ns=%ld fsbase_syscall=%d\n",
               config().stack_size, area.base ? detail::StackPool::usable(area) : 0, ran,
-              config().stack_pool, pooled, config().poll_interval_ns);
+              config().stack_pool, pooled, config().poll_interval_ns, config().fsbase_syscall ? 1 : 0);
   pool.release(area);
   return 0;
 }
@@ -99,6 +99,7 @@ struct Settings {
   std::size_t pool = 0;
   std::size_t pooled = 0;
   long poll_ns = 0;
+  int fsbase_syscall = -1;
   ChildResult child;
 };
 
@@ -110,8 +111,8 @@ Settings settings_with(const std::string& var) {
   int ran = 0;
   c.ok = c.child.exited_ok() && at != std::string::npos &&
          std::sscanf(c.child.output.c_str() + at,
-                     "stack_size=%zu usable=%zu ran=%d pool=%zu pooled=%zu poll_ns=%ld",
-                     &c.stack_size, &c.usable, &ran, &c.pool, &c.pooled, &c.poll_ns) == 6 &&
+                     "stack_size=%zu usable=%zu ran=%d pool=%zu pooled=%zu poll_ns=%ld fsbase_syscall=%d",
+                     &c.stack_size, &c.usable, &ran, &c.pool, &c.pooled, &c.poll_ns, &c.fsbase_syscall) == 7 &&
          ran == 10;
   return c;
 }
@@ -186,6 +187,17 @@ TEST(Config, MalformedStackPoolFallsBackWithAWarning) {
   ASSERT_TRUE(c.ok) << c.child.describe();
   EXPECT_EQ(c.pool, 1024u);
   EXPECT_TRUE(warned(c, "GREEN_STACK_POOL=junk")) << c.child.output;
+}
+
+TEST(Config, FsbaseChoosesHowThreadPointersAreSet) {
+  EXPECT_EQ(defaults().fsbase_syscall, 0);
+  const Settings c = settings_with("GREEN_FSBASE=syscall");
+  ASSERT_TRUE(c.ok) << c.child.describe();
+  EXPECT_EQ(c.fsbase_syscall, 1);
+  const Settings bad = settings_with("GREEN_FSBASE=fast");
+  ASSERT_TRUE(bad.ok) << bad.child.describe();
+  EXPECT_EQ(bad.fsbase_syscall, 0);
+  EXPECT_TRUE(warned(bad, "GREEN_FSBASE=fast")) << bad.child.output;
 }
 
 TEST(Config, PollInterval) {

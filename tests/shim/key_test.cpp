@@ -2,7 +2,7 @@
 // pthread_getspecific/setspecific give each thread its own value; destructors run at
 // thread exit with the thread's value, repeated up to PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds while they set values again. Runs without the shim and under LD_PRELOAD (where
-// the threads are greenlets of one OS thread, whose glibc key slots they all share).
+// the threads are greenlets of one OS thread).
 #include <limits.h>
 
 #include <atomic>

@@ -318,6 +318,24 @@ TEST_F(TlsTest, MallocFromManyThreadsKeepsEveryBlockIntact) {
   for (int i = 0; i < kThreads; ++i) EXPECT_EQ(bad[i], 0) << "thread " << i;
 }
 
+// Where the CPU lacks wrfsbase, thread pointers are set with arch_prctl: the same tests,
+// in a child of this program forced onto that path (GREEN_FSBASE=syscall).
+TEST_F(TlsTest, ThreadPointersSetBySystemCallGiveTheSameTls) {
+  if (!shim_expected()) GTEST_SKIP() << "a setting of the shim";
+  char exe[PATH_MAX] = {};
+  ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  const std::string cmd = std::string("GREEN_FSBASE=syscall ") + exe +
+                          " --gtest_filter='TlsTest.ThreadLocal*:TlsTest.Errno*:TlsTest.ThreadBlocks*:"
+                          "TlsTest.Dlopened*:TlsTest.Stdio*' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  EXPECT_EQ(::pclose(p), 0) << out;
+  EXPECT_NE(out.find("[  PASSED  ] 5 tests."), std::string::npos) << out;
+}
+
 // glibc frees a thread's TLS and what libc hangs on it when the thread ends; so must the
 // shim. Each thread uses all of it: a thread_local with a heap-owning destructor, a key
 // value, a dlopen()ed module's dynamic TLS, an unknown errno's message, malloc.
