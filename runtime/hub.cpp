@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <atomic>
 #include <new>
 #include <system_error>
@@ -37,6 +38,7 @@ constexpr std::size_t kMinStackLeft = 8192;
 struct TimerData {
   TimerCallback cb;
   void* arg;
+  Deadline at;
 };
 
 void report_failure(const GreenletImpl* g) {
@@ -225,6 +227,7 @@ void Hub::loop() {
     last_poll_ns_ = now_ns();
     if (runq_.empty()) {
       const int alive = ev_run(loop_, EVRUN_ONCE);
+      run_fired();
       if (runq_.empty() && alive == 0) {
         // Every greenlet is parked and no watcher can wake one: tell the main greenlet,
         // as gevent raises LoopExit, instead of sleeping forever.
@@ -237,6 +240,7 @@ void Hub::loop() {
       }
     } else {
       ev_run(loop_, EVRUN_NOWAIT);
+      run_fired();
     }
     if (GreenletImpl* g = runq_.pop()) switch_to(g);
   }
@@ -253,7 +257,6 @@ void Hub::prepare(GreenletImpl* g, void* top, std::size_t size, bool own_tls) {
   g->tp_ = tp_;
   if (own_tls) {
     const std::size_t area = tls::area_size();
-    // Like glibc, which takes a thread's TLS out of the stack it asked for.
     if (size < area + kMinStackLeft) {
       throw std::system_error(EINVAL, std::generic_category(), "green: stack too small for the thread's TLS");
     }
@@ -270,6 +273,9 @@ void Hub::prepare(GreenletImpl* g, void* top, std::size_t size, bool own_tls) {
 }
 
 void Hub::spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size, bool own_tls) {
+  // A default stack keeps its full size for the thread: the TLS comes on top of it. A size
+  // the program chose includes the TLS, as with glibc.
+  if (own_tls && stack_size == 0) stacks_.reserve_top(tls::area_size());
   g->stack_ = stacks_.acquire(stack_size);
   if (g->stack_.base == nullptr) {
     throw std::system_error(errno, std::generic_category(), "green: cannot map a greenlet stack");
@@ -494,14 +500,29 @@ void Hub::timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg)
   ev_now_update(loop_);
   const double rel = static_cast<double>(std::max<Deadline>(0, at - now_ns())) / 1e9;
   ev_timer_init(w, [](struct ev_loop*, ev_timer* t, int) {
-    auto* d = static_cast<TimerData*>(t->data);
-    d->cb(d->arg);
+    tls_hub->fired_.push_back(t->data);  // run_fired() calls it, in deadline order
   }, rel, 0.0);
   static_assert(sizeof(ev_timer) + sizeof(TimerData) <= sizeof(slot.raw), "TimerSlot too small");
-  auto* data = new (slot.raw + sizeof(ev_timer)) TimerData{cb, arg};
+  auto* data = new (slot.raw + sizeof(ev_timer)) TimerData{cb, arg, at};
   w->data = data;
   ev_timer_start(loop_, w);
   slot.armed = true;
+}
+
+// libev calls the watchers that one poll found ready last first: timers that expired
+// together would wake their greenlets in the reverse of their deadlines (two sleeps, the
+// shorter one resumed second). Nothing runs a greenlet between the poll and this, so every
+// slot here is still alive.
+void Hub::run_fired() noexcept {
+  if (fired_.empty()) return;
+  std::stable_sort(fired_.begin(), fired_.end(), [](void* a, void* b) {
+    return static_cast<TimerData*>(a)->at < static_cast<TimerData*>(b)->at;
+  });
+  for (void* p : fired_) {
+    auto* d = static_cast<TimerData*>(p);
+    d->cb(d->arg);
+  }
+  fired_.clear();
 }
 
 void Hub::timer_stop(TimerSlot& slot) noexcept {

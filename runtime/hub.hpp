@@ -132,11 +132,17 @@ class GREEN_EXPORT Hub {
   // address: per hub, not thread_local, since greenlet threads each own their TLS.
   template <class T>
   T& local() {
-    static const std::size_t key = new_local_key();
+    const std::size_t key = local_key<T>();
     if (key >= locals_.size()) locals_.resize(key + 1);
     Local& slot = locals_[key];
     if (slot.value == nullptr) slot = {new T(), [](void* p) { delete static_cast<T*>(p); }};
     return *static_cast<T*>(slot.value);
+  }
+  // Same, or nullptr if nobody made it yet: allocates nothing (a wake from a signal handler).
+  template <class T>
+  T* find_local() noexcept {
+    const std::size_t key = local_key<T>();
+    return key < locals_.size() ? static_cast<T*>(locals_[key].value) : nullptr;
   }
 
   // With own_tls, the greenlet gets a TLS of its own at its stack's top (tls.hpp).
@@ -249,6 +255,11 @@ class GREEN_EXPORT Hub {
     void (*destroy)(void*) = nullptr;
   };
   static std::size_t new_local_key() noexcept;
+  template <class T>
+  static std::size_t local_key() noexcept {
+    static const std::size_t key = new_local_key();
+    return key;
+  }
   void prepare(GreenletImpl* g, void* top, std::size_t size, bool own_tls);
 
   struct ev_loop* loop_;
@@ -276,6 +287,8 @@ class GREEN_EXPORT Hub {
   bool wake_here(GreenletImpl* g, Wake why) noexcept;
   void post(GreenletImpl* g, Wake why) noexcept;
   void drain_remote() noexcept;
+  std::vector<void*> fired_;  // timers the last poll found expired (run_fired)
+  void run_fired() noexcept;
   void remote_init();
 };
 

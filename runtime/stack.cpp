@@ -33,7 +33,15 @@ StackArea map_stack(std::size_t size) noexcept {
 }  // namespace
 
 StackPool::StackPool(std::size_t default_size, std::size_t capacity) noexcept
-    : default_size_(mapping_size(default_size)), capacity_(capacity) {}
+    : default_usable_(default_size), default_size_(mapping_size(default_size)), capacity_(capacity) {}
+
+void StackPool::reserve_top(std::size_t extra) noexcept {
+  if (extra <= reserved_) return;
+  reserved_ = extra;
+  default_size_ = mapping_size(default_usable_ + extra);
+  for (const StackArea& s : free_) ::munmap(s.base, s.size);
+  free_.clear();
+}
 
 StackPool::~StackPool() {
   for (const StackArea& s : free_) ::munmap(s.base, s.size);

@@ -25,12 +25,18 @@ class GREEN_EXPORT StackPool {
   void release(StackArea s) noexcept;
 
   std::size_t pooled() const noexcept { return free_.size(); }
+  // From now on a default stack also has `extra` bytes above its usable size (a greenlet
+  // thread's TLS, which would otherwise come out of it). Pooled stacks of the old size are
+  // unmapped. Never shrinks.
+  void reserve_top(std::size_t extra) noexcept;
   static void* top(const StackArea& s) noexcept {
     return static_cast<char*>(s.base) + s.size;
   }
   static std::size_t usable(const StackArea& s) noexcept;
 
  private:
+  std::size_t default_usable_;
+  std::size_t reserved_ = 0;
   std::size_t default_size_;  // mapping size of a pooled stack, guard included
   std::size_t capacity_;
   std::vector<StackArea> free_;

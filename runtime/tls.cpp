@@ -73,6 +73,7 @@ struct Layout {
   std::ptrdiff_t res = 0;        // which glibc keeps in its TCB
   std::ptrdiff_t rseq_cpu = 0;   // the rseq area's cpu_id (sched_getcpu reads it)
   std::ptrdiff_t hub = 0;        // greenshim's own tls_hub
+  std::ptrdiff_t list = 0;       // glibc's link of the thread in its list of threads
 };
 
 Layout layout;
@@ -170,6 +171,10 @@ Changes newly_set(const Snapshot& before, const Snapshot& after, std::uintptr_t 
 struct Probe {
   char* stack_top = nullptr;  // of the stack the probe thread was given
   void* scratch = nullptr;    // room for two Snapshots
+  std::ptrdiff_t tid_hint = 0;  // from libc's debugger descriptor, if it has one
+  const char* creator_tp = nullptr;
+  int creator_tid = 0;
+  const char* malloc_note = nullptr;  // why malloc's words are not shared with the hub
   const char* failure = nullptr;
   std::size_t tcb_size = 0;
   std::ptrdiff_t tid = 0, tcache = 0, arena = 0;
@@ -188,18 +193,30 @@ void* probe_thread(void* arg) {
     return nullptr;
   }
   r->tcb_size = static_cast<std::size_t>(r->stack_top - tp);
-  // The kernel thread ID: the one int of the descriptor that equals gettid().
+  // The kernel thread ID: where libc's debugger descriptor says it is, checked; else the
+  // one int of the descriptor that equals gettid() here and in the creating thread's.
   const int tid = static_cast<int>(syscall(SYS_gettid));
-  int matches = 0;
-  for (std::size_t off = sizeof(TcbHead); off + sizeof(int) <= r->tcb_size; off += sizeof(int)) {
+  auto holds = [](const char* base, std::size_t off, int value) {
     int v;
-    std::memcpy(&v, tp + off, sizeof v);
-    if (v == tid) {
-      r->tid = static_cast<std::ptrdiff_t>(off);
-      ++matches;
+    std::memcpy(&v, base + off, sizeof v);
+    return v == value;
+  };
+  if (r->tid_hint != 0) {
+    if (holds(tp, r->tid_hint, tid)) r->tid = r->tid_hint;
+  } else {
+    int matches = 0;
+    for (std::size_t off = sizeof(TcbHead); off + sizeof(int) <= r->tcb_size; off += sizeof(int)) {
+      if (holds(tp, off, tid) && holds(r->creator_tp, off, r->creator_tid)) {
+        r->tid = static_cast<std::ptrdiff_t>(off);
+        ++matches;
+      }
     }
+    if (matches != 1) r->tid = 0;
   }
-  if (matches != 1) r->tid = 0;
+  if (r->tid == 0) {
+    r->failure = "the thread ID's place in glibc's thread descriptor not found";
+    return nullptr;
+  }
   // glibc points a new thread's resolver state (__res_state()) into its descriptor.
   const char* res = reinterpret_cast<const char*>(__res_state());
   if (res >= tp && res + sizeof(struct __res_state) <= r->stack_top) r->res = res - tp;
@@ -208,8 +225,9 @@ void* probe_thread(void* arg) {
     r->failure = "libc's TLS block not found";
     return nullptr;
   }
-  // The thread's first malloc sets exactly two words: its cache and its arena. The cache
-  // is the one that points at 640 zero bytes, and that counts the chunk freed next.
+  // glibc's malloc sets two words on a thread's first call: its cache, which points at 640
+  // zero bytes, and its arena. One word: the cache is off (tunables). None: malloc is not
+  // glibc's (a replacement allocator keeps its own per-thread state, in the thread's TLS).
   auto* snaps = static_cast<Snapshot*>(r->scratch);
   Snapshot& before = snaps[0];
   Snapshot& after = snaps[1];
@@ -222,24 +240,20 @@ void* probe_thread(void* arg) {
       std::uintptr_t v;
       std::memcpy(&v, tp + set.offsets[i], sizeof v);
       const auto* bytes = reinterpret_cast<const unsigned char*>(v);
-      bool zero = true;
+      bool zero = true;  // nothing is cached yet: p is not freed
       for (std::size_t k = 0; k < kTcacheBytes && zero; ++k) zero = bytes[k] == 0;
-      if (zero) {
+      if (zero && r->tcache == 0) {
         r->tcache = set.offsets[i];
         r->arena = set.offsets[1 - i];
       }
     }
+    if (r->tcache == 0) r->malloc_note = "malloc's per-thread cache not told from its arena";
+  } else if (set.n == 1) {
+    r->arena = set.offsets[0];
+  } else if (set.n > 2) {
+    r->malloc_note = "malloc's first call set more than its cache and arena";
   }
   std::free(p);
-  if (r->tcache != 0) {
-    std::uintptr_t v;
-    std::memcpy(&v, tp + r->tcache, sizeof v);
-    if (reinterpret_cast<const std::uint16_t*>(v)[0] != 1) r->tcache = r->arena = 0;
-  }
-  if (r->tcache == 0) {
-    r->failure = "malloc's per-thread cache not found";
-    return nullptr;
-  }
   // Messages for unknown error and signal numbers are formatted into buffers that libc
   // allocates once per thread and frees at its exit.
   auto note_buffer = [&](const char* (*call)()) {
@@ -255,9 +269,13 @@ void* probe_thread(void* arg) {
 }
 
 // Runs the probe on a real thread of its own, with the hooks off and every signal blocked.
-Probe probe() {
+Probe probe(std::size_t static_size, std::ptrdiff_t tid_hint) {
   Probe r;
-  constexpr std::size_t kStack = 256 * 1024;
+  r.tid_hint = tid_hint;
+  r.creator_tp = static_cast<const char*>(current());
+  r.creator_tid = static_cast<int>(syscall(SYS_gettid));
+  // Room for the thread's static TLS, which glibc takes from the stack it is given.
+  const std::size_t kStack = ((static_size + 65536) * 2 + 4095) & ~std::size_t{4095};
   void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (stack == MAP_FAILED) {
     r.failure = "cannot map the probe's stack";
@@ -303,9 +321,18 @@ const char* learn() {
   }
   static_info(&L.static_size, &L.align);
   if (L.align < alignof(std::max_align_t)) L.align = alignof(std::max_align_t);
-  Probe r = probe();
+  // libthread_db's descriptors of struct pthread fields: {bits, count, offset}.
+  const auto* tid_desc = symbol<const std::uint32_t*>("_thread_db_pthread_tid");
+  const auto* list_desc = symbol<const std::uint32_t*>("_thread_db_pthread_list");
+  const auto* pthread_size = symbol<const std::uint32_t*>("_thread_db_sizeof_pthread");
+  Probe r = probe(L.static_size, tid_desc != nullptr && tid_desc[0] == 32 ? tid_desc[2] : 0);
   if (r.failure != nullptr) return r.failure;
   if (r.tcb_size > L.static_size) return "the thread descriptor is larger than static TLS";
+  if (pthread_size != nullptr && *pthread_size > r.tcb_size) return "glibc's thread descriptor is larger than measured";
+  if (list_desc != nullptr && list_desc[0] == 2 * 8 * sizeof(void*)) L.list = list_desc[2];
+  if (r.malloc_note != nullptr) {
+    std::fprintf(stderr, "greenshim: %s; each greenlet thread keeps its own (not freed at its exit)\n", r.malloc_note);
+  }
   L.tcb_size = r.tcb_size;
   L.tid = r.tid;
   L.tcache = r.tcache;
@@ -315,9 +342,8 @@ const char* learn() {
   L.res = r.res;
   void* resp = dlsym(RTLD_DEFAULT, "__resp");
   if (resp != nullptr && L.res != 0) L.resp = static_cast<char*>(resp) - tp;
-  if (auto* size = symbol<const unsigned int*>("__rseq_size"); size != nullptr && *size != 0) {
-    if (auto* off = symbol<const std::ptrdiff_t*>("__rseq_offset")) L.rseq_cpu = *off + 4;
-  }
+  // The rseq area's offset is valid even where rseq is off (its cpu_id must still not read 0).
+  if (auto* off = symbol<const std::ptrdiff_t*>("__rseq_offset")) L.rseq_cpu = *off + 4;
   L.hub = reinterpret_cast<char*>(&tls_hub) - tp;
   // From the top: the TCB and the slack of aligning it, every static block (at most ld.so's
   // size, which counts the TCB too), its Link and the slack of aligning it.
@@ -357,15 +383,20 @@ void* create(void* top, Hub* hub) noexcept {
   head->gscope_flag = 0;
   // The static blocks from their images (.tdata copied, .tbss zeroed), and a DTV.
   if (L.allocate(tp) == nullptr) return nullptr;
-  if (L.tid != 0) std::memcpy(at(tp, L.tid), here + L.tid, sizeof(int));
+  std::memcpy(at(tp, L.tid), here + L.tid, sizeof(int));
   if (L.rseq_cpu != 0) {
     const std::int32_t unregistered = -2;  // sched_getcpu then asks the kernel
     std::memcpy(at(tp, L.rseq_cpu), &unregistered, sizeof unregistered);
   }
   // The hub's malloc cache and arena (see tls.hpp), and greenshim's own hub pointer.
   char* hub_tp = static_cast<char*>(hub->thread_pointer());
-  std::memcpy(at(tp, L.tcache), hub_tp + L.tcache, sizeof(void*));
-  std::memcpy(at(tp, L.arena), hub_tp + L.arena, sizeof(void*));
+  if (L.tcache != 0) std::memcpy(at(tp, L.tcache), hub_tp + L.tcache, sizeof(void*));
+  if (L.arena != 0) std::memcpy(at(tp, L.arena), hub_tp + L.arena, sizeof(void*));
+  if (L.list != 0) {
+    // An empty list (a link to itself): glibc code that unlinks THREAD_SELF finds nothing.
+    void* self_link[2] = {at(tp, L.list), at(tp, L.list)};
+    std::memcpy(at(tp, L.list), self_link, sizeof self_link);
+  }
   std::memcpy(at(tp, L.hub), &hub, sizeof hub);
   if (L.resp != 0) {
     // Its own resolver state, zeroed with the TCB (res_init runs on first use).
@@ -409,13 +440,14 @@ void destroy(void* tp) noexcept {
     link->next->prev = link->prev;
   }
   // The cache and arena are the hub's: not this thread's to give back.
-  std::memset(at(tp, layout.tcache), 0, sizeof(void*));
-  std::memset(at(tp, layout.arena), 0, sizeof(void*));
+  if (layout.tcache != 0) std::memset(at(tp, layout.tcache), 0, sizeof(void*));
+  if (layout.arena != 0) std::memset(at(tp, layout.arena), 0, sizeof(void*));
   layout.deallocate(tp, false);
 }
 
 void after_fork(void* hub_tp) noexcept {
   if (layout.tid == 0 || layout.failure != nullptr || layout.tcb_size == 0) return;
+  live_lock.clear();  // another OS thread may have held it at fork()
   const int tid = static_cast<int>(syscall(SYS_gettid));
   std::memcpy(at(hub_tp, layout.tid), &tid, sizeof tid);
   for (Link* l = live.next; l != &live; l = l->next) std::memcpy(at(l->tp, layout.tid), &tid, sizeof tid);

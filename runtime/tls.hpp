@@ -4,10 +4,11 @@
 // dlopen()ed later), at the top of its stack as glibc puts it.
 //
 // What glibc gives a new thread that its public API cannot give us is learnt once, from
-// one short-lived real thread (the probe): the TCB's size, where its kernel thread ID
-// sits, and which words of libc's TLS hold malloc's per-thread cache and the buffers
-// libc allocates lazily. The rest comes from ld.so's own TLS entry points
-// (_dl_allocate_tls, _dl_deallocate_tls), so the layout is ld.so's, whatever is loaded.
+// one short-lived real thread (the probe): the TCB's size, where its kernel thread ID sits
+// (libthread_db's descriptors say, the probe checks), and which words of libc's TLS hold
+// malloc's per-thread cache and the buffers libc allocates lazily. The rest comes from
+// ld.so's own TLS entry points (_dl_allocate_tls, _dl_deallocate_tls), so the layout is
+// ld.so's, whatever is loaded.
 //
 // malloc's per-thread cache (tcache) and arena belong to the OS thread, as Go's mcache
 // belongs to its P: a greenlet thread uses its hub's. One per greenlet would cost every

@@ -59,10 +59,9 @@ long futex_wait(const int* addr, int val, const timespec* ts, bool absolute, boo
 
 long futex_wake(const int* addr, int n, long op, long a3, long a4, long a5) {
   int woken = 0;
-  {
-    Waiters& waiters = hub_waiters();
-    auto it = waiters.find(addr);
-    if (it != waiters.end()) {
+  if (Waiters* waiters = gd::Hub::current().find_local<Waiters>()) {
+    auto it = waiters->find(addr);
+    if (it != waiters->end()) {
       while (woken < n && it->second.notify_one()) ++woken;
     }
   }

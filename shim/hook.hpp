@@ -49,6 +49,28 @@ inline detail::Hub* green_context() noexcept {
   return h;
 }
 
+// errno, read where the compiler cannot reuse an address it computed under another thread
+// pointer (__errno_location is declared const).
+[[gnu::noipa]] int current_errno() noexcept;
+[[gnu::noipa]] void set_current_errno(int e) noexcept;
+
+// Runs `call` (a libc call) on the OS thread's own TCB when the caller is a greenlet thread
+// with a TLS of its own: glibc code that walks its list of threads and treats THREAD_SELF
+// as the calling OS thread (fork's clean-up in the child, setuid's signalling of every
+// other thread) must find the descriptor it knows. errno is carried back.
+template <class Call>
+auto on_os_thread_tcb(Call&& call) -> decltype(call()) {
+  detail::Hub* hub = detail::Hub::current_if_exists();
+  if (hub == nullptr || !hub->running()->owns_tls()) return call();
+  void* const own = detail::tls::current();
+  detail::tls::install(hub->thread_pointer());
+  const auto r = call();
+  const int e = current_errno();
+  detail::tls::install(own);
+  set_current_errno(e);
+  return r;
+}
+
 // Calls into libc that must not re-enter the hooks (resolver threads, our own writes).
 inline void ensure_real() noexcept {
   if (__builtin_expect(!real_resolved, 0)) resolve_real();

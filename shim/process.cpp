@@ -1,5 +1,7 @@
-// Process hooks: waiting for children parks the greenlet, not the OS thread. fork and
-// getpid are untouched (a forked child keeps the hub and the greenlets it inherited).
+// Process hooks: waiting for children parks the greenlet, not the OS thread. fork keeps
+// its meaning (a forked child keeps the hub and the greenlets it inherited), but runs on
+// the OS thread's own TCB: glibc's clean-up in the child unlinks THREAD_SELF from its list
+// of threads, where a greenlet thread's TCB never was.
 //
 // waitpid for one child waits on a pidfd (pidfd_open, Linux 5.3+), which becomes readable
 // when the child ends; waits for any child poll with WNOHANG, backing off from 1 ms to
@@ -65,6 +67,17 @@ GREEN_HOOK(pid_t, waitpid, (pid_t pid, int* status, int options)) {
 }
 
 GREEN_HOOK(pid_t, wait, (int* status)) { return waitpid(-1, status, 0); }
+
+// The program's atfork handlers run on the OS thread's TCB too (they see its TLS).
+GREEN_HOOK(pid_t, fork, ()) {
+  GREEN_BOOKKEEPING();
+  return on_os_thread_tcb([] { return REAL(fork)(); });
+}
+
+GREEN_HOOK(pid_t, _Fork, ()) {
+  GREEN_BOOKKEEPING();
+  return on_os_thread_tcb([] { return REAL(_Fork)(); });
+}
 
 GREEN_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int options)) {
   gd::Hub* hub = green_context();

@@ -98,10 +98,10 @@ GREEN_HOOK(int, sem_post, (sem_t* s)) {
   if ((d >> kNwaitersShift) != 0) {
     REAL(syscall)(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);  // a real thread sleeps in glibc
   }
-  {
-    Waiters& waiters = hub_waiters();
-    auto it = waiters.find(s);
-    if (it != waiters.end()) it->second.notify_one();
+  // Async-signal-safe (POSIX): nothing is allocated here.
+  if (Waiters* waiters = hub->find_local<Waiters>()) {
+    auto it = waiters->find(s);
+    if (it != waiters->end()) it->second.notify_one();
   }
   return 0;
 }

@@ -140,7 +140,7 @@ GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
   GREEN_BOOKKEEPING();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
   // The hub's own OS thread (the main thread) can only end with the process.
-  if (green_context() != nullptr && t == REAL(pthread_self)()) return EDEADLK;
+  if (gd::Hub* hub = green_context(); hub != nullptr && pthread_equal(t, hub->os_thread())) return EDEADLK;
   return join_real(t, retval);
 }
 

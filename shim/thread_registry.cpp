@@ -30,10 +30,13 @@ pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
 void GreenThread::run() {
   const bool own_tls = owns_tls();
   if (own_tls) gd::tls::thread_start();
+  std::exception_ptr escaped;  // reported by the runtime, once the thread is torn down
   try {
     retval = start(arg);
   } catch (const ThreadUnwind& u) {
     retval = u.value;
+  } catch (...) {
+    escaped = std::current_exception();
   }
   // glibc's order at thread exit: thread_local destructors, key destructors, then what
   // libc allocated for the thread.
@@ -47,6 +50,7 @@ void GreenThread::run() {
   if (own_tls) gd::tls::thread_end();
   if (detached) forget_thread(this);
   registry().exits.notify_all();
+  if (escaped) std::rethrow_exception(escaped);
 }
 
 GreenThread* current_thread() noexcept {

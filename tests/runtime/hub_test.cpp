@@ -182,6 +182,25 @@ TEST(Hub, LoopExitInAnotherThreadStaysThere) {
 
 // --- hubs are per thread -----------------------------------------------------------------
 
+// Timers that one poll finds expired together wake their greenlets in deadline order
+// (libev would call them last-found first).
+TEST(Hub, TimersExpiredTogetherWakeInDeadlineOrder) {
+  std::vector<int> order;
+  std::vector<Greenlet<void>> gs;
+  for (int i = 0; i < 5; ++i) {
+    gs.push_back(spawn([&order, i] {
+      sleep(std::chrono::milliseconds(1 + i));
+      order.push_back(i);
+    }));
+  }
+  yield();  // each starts its sleep
+  const auto until = std::chrono::steady_clock::now() + 20ms;
+  while (std::chrono::steady_clock::now() < until) {
+  }  // the hub does not poll meanwhile: every timer expires before its next poll
+  joinall(gs);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
 TEST(Hub, HubsArePerThread) {
   bool main_side_ran = false;
   auto pending = spawn([&] { main_side_ran = true; });  // ready on this thread's hub

@@ -1,7 +1,8 @@
 // Thread-local storage per thread, as a plain program sees it: C++ thread_local counters
 // and destructors, __thread with an initial value, errno, a dlopen()ed module's __thread,
-// uselocale, the stack guard, setjmp/longjmp, libc's per-thread error-message buffers,
-// stdio's FILE lock owner, and malloc from many threads. Runs without the shim and under
+// uselocale, the stack guard, setjmp/longjmp, libc's per-thread error-message buffers and
+// resolver state, stdio's FILE lock owner, malloc from many threads, and what glibc does
+// with the calling thread's descriptor (fork, setgid, its own locks, sched_getcpu). Runs without the shim and under
 // LD_PRELOAD, where every thread is a greenlet of one OS thread with a TLS of its own.
 #include <dlfcn.h>
 #include <locale.h>
@@ -9,6 +10,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <sys/wait.h>
 
 #include <climits>
 #include <fstream>
@@ -285,15 +287,85 @@ TEST_F(TlsTest, StackGuardAndSetjmpWorkOnEveryThread) {
   for (int i = 0; i < kThreads; ++i) EXPECT_TRUE(ok[i]) << "thread " << i;
 }
 
-TEST_F(TlsTest, SchedGetcpuNamesARealCpu) {
-  const long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
+// Pinned to one CPU (the last allowed), a thread must report that one: a descriptor whose
+// rseq area reads as registered would say CPU 0.
+TEST_F(TlsTest, SchedGetcpuNamesTheCpuTheThreadRunsOn) {
+  cpu_set_t old_mask, pinned;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof old_mask, &old_mask), 0);
+  int last = -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &old_mask)) last = c;
+  }
+  if (last <= 0) GTEST_SKIP() << "needs a CPU other than 0";
+  CPU_ZERO(&pinned);
+  CPU_SET(last, &pinned);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof pinned, &pinned), 0);
   int cpu = -1;
   join(spawn([&]() -> void* {
     cpu = ::sched_getcpu();
     return nullptr;
   }));
-  EXPECT_GE(cpu, 0);
-  EXPECT_LT(cpu, cpus);
+  ::sched_setaffinity(0, sizeof old_mask, &old_mask);
+  EXPECT_EQ(cpu, last);
+}
+
+// glibc's own locks record their owner by the thread ID in the thread's descriptor: a
+// thread that takes and releases the locale lock must leave it free for the main thread.
+TEST_F(TlsTest, LocaleLockTakenInAThreadIsFreeAfterwards) {
+  join(spawn([]() -> void* {
+    ::setlocale(LC_ALL, "C");
+    return nullptr;
+  }));
+  EXPECT_NE(::setlocale(LC_ALL, "C"), nullptr);
+}
+
+// glibc signals every other thread it knows to change credentials with it; from a thread,
+// that must not wait for the calling OS thread itself.
+TEST_F(TlsTest, SetgidFromAThreadReturns) {
+  int r = -1;
+  join(spawn([&]() -> void* {
+    r = ::setgid(::getgid());
+    return nullptr;
+  }));
+  EXPECT_EQ(r, 0) << std::strerror(errno);
+}
+
+// POSIX allows EDEADLK here; the shim, which knows main cannot end first, always says it
+// (glibc's check misses this case and waits for ever).
+TEST_F(TlsTest, JoiningTheMainThreadThatJoinsUsIsADeadlock) {
+  if (!shim_expected()) GTEST_SKIP() << "glibc waits for ever";
+  const pthread_t main_thread = ::pthread_self();
+  int r = 0;
+  join(spawn([&]() -> void* {
+    r = ::pthread_join(main_thread, nullptr);
+    return nullptr;
+  }));
+  EXPECT_EQ(r, EDEADLK);
+}
+
+// fork() from a thread: the child runs on, with the forking thread's TLS, and exits.
+TEST_F(TlsTest, ForkFromAThreadGivesAWorkingChild) {
+  int status = -1;
+  join(spawn([&]() -> void* {
+    tl_counter = 33;
+    const pid_t child = ::fork();
+    if (child == 0) _exit(tl_counter == 33 && std::strerror(70000) != nullptr ? 7 : 1);
+    if (child > 0) ::waitpid(child, &status, 0);
+    return nullptr;
+  }));
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+}
+
+// A thread that used the resolver (res_init) has it closed at exit (the fd check of the
+// fixture sees any socket left behind).
+TEST_F(TlsTest, ResolverInitialisedInAThreadIsReleasedAtItsExit) {
+  int r = -1;
+  join(spawn([&]() -> void* {
+    r = ::res_init();
+    return nullptr;
+  }));
+  EXPECT_EQ(r, 0);
 }
 
 TEST_F(TlsTest, MallocFromManyThreadsKeepsEveryBlockIntact) {
@@ -351,14 +423,19 @@ TEST_F(TlsTest, NothingGrowsPerCreatedThread) {
     ::pthread_setspecific(ctx->first, std::malloc(64));
     ctx->second();
     (void)std::strerror(60000);
+    (void)strsignal(SIGRTMIN + 2);
     std::free(std::malloc(100));
     return nullptr;
   };
   std::pair<pthread_key_t, int (*)()> ctx{key, bump};
+  // Every tenth thread on a stack of a size of its own (not a pooled one).
+  pthread_attr_t odd;
+  ::pthread_attr_init(&odd);
+  ::pthread_attr_setstacksize(&odd, 300 * 1024);
   auto cycles = [&](int n) {
     for (int i = 0; i < n; ++i) {
       pthread_t t;
-      ASSERT_EQ(::pthread_create(&t, nullptr, body, &ctx), 0);
+      ASSERT_EQ(::pthread_create(&t, i % 10 == 0 ? &odd : nullptr, body, &ctx), 0);
       ASSERT_EQ(::pthread_join(t, nullptr), 0);
     }
   };
@@ -366,6 +443,7 @@ TEST_F(TlsTest, NothingGrowsPerCreatedThread) {
   const long before = rss_kib();
   cycles(100000);
   const long after = rss_kib();
+  ::pthread_attr_destroy(&odd);
   ::pthread_key_delete(key);
   ::dlclose(lib);
   EXPECT_LT(after - before, 2048) << "RSS grew from " << before << " KiB to " << after

@@ -133,7 +133,7 @@ void throw_if_pending();
 
 // Opaque storage for one hub timer; hub.cpp checks that a libev timer fits.
 struct TimerSlot {
-  alignas(16) unsigned char raw[64];
+  alignas(16) unsigned char raw[80];
   bool armed = false;
 };
 using TimerCallback = void (*)(void* arg);
