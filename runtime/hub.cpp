@@ -509,10 +509,10 @@ void Hub::timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg)
   slot.armed = true;
 }
 
-// libev calls the watchers that one poll found ready last first: timers that expired
-// together would wake their greenlets in the reverse of their deadlines (two sleeps, the
-// shorter one resumed second). Nothing runs a greenlet between the poll and this, so every
-// slot here is still alive.
+// libev orders timers by expiry times of its own (its clock read at timer_start, plus our
+// delay), which can put two deadlines a fraction of a microsecond apart the other way
+// round: timers that one poll found expired run in the order of our deadlines instead.
+// Nothing runs a greenlet between the poll and this, so every slot here is still alive.
 void Hub::run_fired() noexcept {
   if (fired_.empty()) return;
   std::stable_sort(fired_.begin(), fired_.end(), [](void* a, void* b) {

@@ -383,7 +383,8 @@ void* create(void* top, Hub* hub) noexcept {
   head->gscope_flag = 0;
   // The static blocks from their images (.tdata copied, .tbss zeroed), and a DTV.
   if (L.allocate(tp) == nullptr) return nullptr;
-  std::memcpy(at(tp, L.tid), here + L.tid, sizeof(int));
+  const int tid = hub->os_tid();  // glibc's locks name their owner by it
+  std::memcpy(at(tp, L.tid), &tid, sizeof tid);
   if (L.rseq_cpu != 0) {
     const std::int32_t unregistered = -2;  // sched_getcpu then asks the kernel
     std::memcpy(at(tp, L.rseq_cpu), &unregistered, sizeof unregistered);

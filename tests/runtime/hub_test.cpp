@@ -182,8 +182,7 @@ TEST(Hub, LoopExitInAnotherThreadStaysThere) {
 
 // --- hubs are per thread -----------------------------------------------------------------
 
-// Timers that one poll finds expired together wake their greenlets in deadline order
-// (libev would call them last-found first).
+// Timers that one poll finds expired together wake their greenlets in deadline order.
 TEST(Hub, TimersExpiredTogetherWakeInDeadlineOrder) {
   std::vector<int> order;
   std::vector<Greenlet<void>> gs;
