@@ -135,7 +135,7 @@ $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/s
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
 
-$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp tests/programs/rust/*.rs)
+$(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp tests/programs/*.hpp tests/programs/rust/*.rs)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -DGREEN_LIB='"$(abspath $(LIB))"' -DGREEN_ROOT='"$(abspath .)"' -o $@ $(wildcard tests/programs/*_test.cpp) -lgtest -lgtest_main -pthread
 

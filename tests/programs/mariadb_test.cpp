@@ -23,23 +23,12 @@
 #include <string>
 #include <thread>
 
+#include "shell.hpp"
+
+using programs_test::Ran;
+using programs_test::run;
+
 namespace {
-
-struct Shell {
-  int status = -1;
-  std::string out;
-};
-
-Shell sh(const std::string& cmd) {
-  Shell r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
-}
 
 // A loopback port nobody listens on now.
 int free_port() {
@@ -87,8 +76,8 @@ TEST(MariaDB, SixtyFourConnectionsRunVerifiedTransactionsOnGreenlets) {
   }
   const std::string dir = testing::TempDir() + "greenshim_mariadb";
   const std::string sock = dir + "/sock";
-  ASSERT_EQ(sh("rm -rf " + dir + " && mkdir -p " + dir).status, 0);
-  const Shell installed = sh("timeout 60 mariadb-install-db --no-defaults --datadir=" + dir +
+  ASSERT_EQ(run("rm -rf " + dir + " && mkdir -p " + dir).status, 0);
+  const Ran installed = run("timeout 60 mariadb-install-db --no-defaults --datadir=" + dir +
                              "/data --user=root --skip-test-db --auth-root-authentication-method=normal 2>&1");
   ASSERT_EQ(installed.status, 0) << installed.out;
 
@@ -111,11 +100,11 @@ TEST(MariaDB, SixtyFourConnectionsRunVerifiedTransactionsOnGreenlets) {
   const std::string client = "mariadb --no-defaults --socket=" + sock + " -uroot";
   bool up = false;
   for (int i = 0; i < 150 && !up; ++i) {
-    up = sh("mariadb-admin --no-defaults --socket=" + sock + " -uroot ping >/dev/null 2>&1").status == 0;
+    up = run("mariadb-admin --no-defaults --socket=" + sock + " -uroot ping >/dev/null 2>&1").status == 0;
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   auto stop = [&] {
-    sh("timeout 30 mariadb-admin --no-defaults --socket=" + sock + " -uroot shutdown >/dev/null 2>&1");
+    run("timeout 30 mariadb-admin --no-defaults --socket=" + sock + " -uroot shutdown >/dev/null 2>&1");
     for (int i = 0; i < 100; ++i) {
       if (waitpid(server, nullptr, WNOHANG) == server) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -125,7 +114,7 @@ TEST(MariaDB, SixtyFourConnectionsRunVerifiedTransactionsOnGreenlets) {
   };
   if (!up) {
     stop();
-    FAIL() << "mariadbd did not start under the shim:\n" << sh("tail -20 " + dir + "/server.log").out;
+    FAIL() << "mariadbd did not start under the shim:\n" << run("tail -20 " + dir + "/server.log").out;
   }
 
   const std::string schema =
@@ -133,19 +122,19 @@ TEST(MariaDB, SixtyFourConnectionsRunVerifiedTransactionsOnGreenlets) {
       " CREATE TABLE log (conn INT, seq INT, PRIMARY KEY (conn, seq)) ENGINE=InnoDB;"
       " INSERT INTO acct SELECT seq, " + std::to_string(kStartBalance) + " FROM seq_0_to_" +
       std::to_string(kAccounts - 1) + ";";
-  const Shell made = sh(client + " -e '" + schema + "' 2>&1");
+  const Ran made = run(client + " -e '" + schema + "' 2>&1");
   ASSERT_EQ(made.status, 0) << made.out;
   for (int c = 0; c < kConnections; ++c) {
     std::ofstream(dir + "/c" + std::to_string(c) + ".sql") << client_script(c);
   }
   // All connections at once; the server's OS threads are counted while they run.
-  const Shell load = sh("cd " + dir + " && for f in c*.sql; do " + client + " t < $f > $f.out 2>&1 & done;"
+  const Ran load = run("cd " + dir + " && for f in c*.sql; do " + client + " t < $f > $f.out 2>&1 & done;"
                         " sleep 1; ls /proc/$(cat pid)/task | wc -l > tasks; timeout 120 sh -c wait; wait");
   EXPECT_EQ(load.status, 0);
-  const Shell errors = sh("cat " + dir + "/c*.sql.out");
+  const Ran errors = run("cat " + dir + "/c*.sql.out");
   EXPECT_EQ(errors.out, "") << "the clients saw errors";
 
-  const Shell totals = sh(client + " -N t -e 'SELECT COUNT(*), COUNT(DISTINCT conn), SUM(conn * 1000 + seq) FROM log;"
+  const Ran totals = run(client + " -N t -e 'SELECT COUNT(*), COUNT(DISTINCT conn), SUM(conn * 1000 + seq) FROM log;"
                                    " SELECT SUM(bal), MIN(bal) > 0 FROM acct;' 2>&1");
   long long sum_c = 0;
   for (int c = 0; c < kConnections; ++c) sum_c += c;
@@ -153,11 +142,11 @@ TEST(MariaDB, SixtyFourConnectionsRunVerifiedTransactionsOnGreenlets) {
   const std::string want = std::to_string(kConnections * kTransactions) + "\t" + std::to_string(kConnections) + "\t" +
                            std::to_string(checksum) + "\n" + std::to_string(kAccounts * kStartBalance) + "\t1\n";
   EXPECT_EQ(totals.out, want) << "rows lost, duplicated or mixed between sessions";
-  const Shell alive = sh("mariadb --no-defaults -h127.0.0.1 -P" + std::to_string(port) + " -uroot -N -e 'SELECT 1' 2>&1");
+  const Ran alive = run("mariadb --no-defaults -h127.0.0.1 -P" + std::to_string(port) + " -uroot -N -e 'SELECT 1' 2>&1");
   EXPECT_EQ(alive.out, "1\n") << "the server stopped answering on its loopback port";
-  const int tasks = std::atoi(sh("cat " + dir + "/tasks").out.c_str());
+  const int tasks = std::atoi(run("cat " + dir + "/tasks").out.c_str());
   EXPECT_GE(tasks, 1);
   EXPECT_LE(tasks, 2) << "mariadbd's connections were not greenlets";
   stop();
-  sh("rm -rf " + dir);
+  run("rm -rf " + dir);
 }

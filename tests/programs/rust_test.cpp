@@ -16,24 +16,12 @@
 #include <fstream>
 #include <string>
 
+#include "shell.hpp"
+
+using programs_test::Ran;
+using programs_test::run;
+
 namespace {
-
-struct Ran {
-  int status = -1;
-  std::string out;
-};
-
-// Runs `cmd` through the shell; its stdout, and its exit status.
-Ran run(const std::string& cmd) {
-  Ran r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
-}
 
 std::string find_rustc() {
   if (run("command -v rustc >/dev/null 2>&1").status == 0) return "rustc";
