@@ -89,9 +89,6 @@ __attribute__((constructor(101))) void on_load() {
 
 }  // namespace
 
-int current_errno() noexcept { return errno; }
-void set_current_errno(int e) noexcept { errno = e; }
-
 detail::Hub* adopt_thread() noexcept {
   if (tls_adopt_checked) return nullptr;
   tls_adopt_checked = true;

@@ -51,8 +51,8 @@ inline detail::Hub* green_context() noexcept {
 
 // errno, read where the compiler cannot reuse an address it computed under another thread
 // pointer (__errno_location is declared const).
-[[gnu::noipa]] int current_errno() noexcept;
-[[gnu::noipa]] void set_current_errno(int e) noexcept;
+[[gnu::noipa]] inline int current_errno() noexcept { return errno; }
+[[gnu::noipa]] inline void set_current_errno(int e) noexcept { errno = e; }
 
 // Runs `call` (a libc call) on the OS thread's own TCB when the caller is a greenlet thread
 // with a TLS of its own: glibc code that walks its list of threads and treats THREAD_SELF

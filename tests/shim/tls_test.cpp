@@ -59,11 +59,16 @@ void on_threads(const std::function<void*(int)>& body) {
   for (pthread_t t : ts) join(t);
 }
 
-std::string module_path() {
+// This test program's own path.
+std::string self_exe() {
   char exe[PATH_MAX] = {};
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  std::string dir = n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
-  return dir.substr(0, dir.rfind('/') + 1) + "libtls_module.so";
+  return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
+}
+
+std::string module_path() {
+  const std::string exe = self_exe();
+  return exe.substr(0, exe.rfind('/') + 1) + "libtls_module.so";
 }
 
 long rss_kib() {
@@ -394,9 +399,9 @@ TEST_F(TlsTest, MallocFromManyThreadsKeepsEveryBlockIntact) {
 // in a child of this program forced onto that path (GREEN_FSBASE=syscall).
 TEST_F(TlsTest, ThreadPointersSetBySystemCallGiveTheSameTls) {
   if (!shim_expected()) GTEST_SKIP() << "a setting of the shim";
-  char exe[PATH_MAX] = {};
-  ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
-  const std::string cmd = std::string("GREEN_FSBASE=syscall ") + exe +
+  const std::string exe = self_exe();
+  ASSERT_FALSE(exe.empty());
+  const std::string cmd = "GREEN_FSBASE=syscall " + exe +
                           " --gtest_filter='TlsTest.ThreadLocal*:TlsTest.Errno*:TlsTest.ThreadBlocks*:"
                           "TlsTest.Dlopened*:TlsTest.Stdio*' 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
