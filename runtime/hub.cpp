@@ -207,7 +207,7 @@ void Hub::reap(GreenletImpl* g) noexcept {
   // those while it exists.
   drain_remote();
   if (g->own_tls_) {
-    tls::destroy(g->tp_);
+    tls::destroy(g->tp_, this);
     g->own_tls_ = false;
   }
   stacks_.release(g->stack_);
@@ -215,11 +215,6 @@ void Hub::reap(GreenletImpl* g) noexcept {
   g->ctx_ = nullptr;
   std::shared_ptr<GreenletImpl> last = std::move(g->self_);  // may free g
 }
-
-
-
-
-
 
 void Hub::loop() {
   for (;;) {

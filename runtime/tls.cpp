@@ -57,6 +57,7 @@ constexpr std::size_t kTcacheBytes = 64 * 2 + 64 * sizeof(void*);
 struct Layout {
   const char* failure = nullptr;  // why greenlet threads cannot own TLS
   void* (*allocate)(void*) = nullptr;
+  void* (*init)(void*, bool) = nullptr;  // _dl_allocate_tls_init: a DTV kept for reuse
   void (*deallocate)(void*, bool) = nullptr;
   void (*ctype_init)() = nullptr;
   void (*call_tls_dtors)() = nullptr;
@@ -91,6 +92,24 @@ Link* link_of(void* tp) {
   const auto at = reinterpret_cast<std::uintptr_t>(tp) - layout.static_size - sizeof(Link);
   return reinterpret_cast<Link*>(at & ~std::uintptr_t{63});
 }
+
+// glibc's dtv_t: entry -1 holds the DTV's length, entry 0 its generation, entry i module
+// i's block (to_free: the heap block of a dlopen()ed module, else null).
+struct DtvEntry {
+  void* val;
+  void* to_free;
+};
+
+// DTVs of ended threads, for the next ones, as glibc keeps them with its cached stacks: a
+// new DTV comes from calloc, which skips malloc's per-thread cache.
+struct DtvCache {
+  static constexpr std::size_t kMax = 256;
+  std::vector<DtvEntry*> free;  // as TcbHead::dtv holds them: entry 0
+  DtvCache() { free.reserve(kMax); }
+  ~DtvCache() {
+    for (DtvEntry* d : free) std::free(d - 1);
+  }
+};
 
 Link live{&live, &live, nullptr};
 std::atomic_flag live_lock = ATOMIC_FLAG_INIT;  // held for a few instructions, by any hub
@@ -312,6 +331,7 @@ const char* learn() {
   Layout& L = layout;
   L.allocate = symbol<void* (*)(void*)>("_dl_allocate_tls");
   L.deallocate = symbol<void (*)(void*, bool)>("_dl_deallocate_tls");
+  L.init = symbol<void* (*)(void*, bool)>("_dl_allocate_tls_init");
   auto static_info = symbol<void (*)(std::size_t*, std::size_t*)>("_dl_get_tls_static_info");
   L.ctype_init = symbol<void (*)()>("__ctype_init");
   L.call_tls_dtors = symbol<void (*)()>("__call_tls_dtors");
@@ -381,8 +401,16 @@ void* create(void* top, Hub* hub) noexcept {
   head->tcb = tp;
   head->self = tp;
   head->gscope_flag = 0;
-  // The static blocks from their images (.tdata copied, .tbss zeroed), and a DTV.
-  if (L.allocate(tp) == nullptr) return nullptr;
+  // The static blocks from their images (.tdata copied, .tbss zeroed), and a DTV: an ended
+  // thread's if the hub kept one (ld.so grows it if modules were loaded since).
+  DtvCache& dtvs = hub->local<DtvCache>();
+  if (!dtvs.free.empty()) {
+    head->dtv = dtvs.free.back();
+    dtvs.free.pop_back();
+    L.init(tp, true);
+  } else if (L.allocate(tp) == nullptr) {
+    return nullptr;
+  }
   const int tid = hub->os_tid();  // glibc's locks name their owner by it
   std::memcpy(at(tp, L.tid), &tid, sizeof tid);
   if (L.rseq_cpu != 0) {
@@ -433,7 +461,7 @@ void thread_end() noexcept {
   }
 }
 
-void destroy(void* tp) noexcept {
+void destroy(void* tp, Hub* hub) noexcept {
   {
     Link* link = link_of(tp);
     LiveGuard guard;
@@ -443,7 +471,19 @@ void destroy(void* tp) noexcept {
   // The cache and arena are the hub's: not this thread's to give back.
   if (layout.tcache != 0) std::memset(at(tp, layout.tcache), 0, sizeof(void*));
   if (layout.arena != 0) std::memset(at(tp, layout.arena), 0, sizeof(void*));
-  layout.deallocate(tp, false);
+  DtvCache* dtvs = hub->find_local<DtvCache>();
+  if (layout.init == nullptr || dtvs == nullptr || dtvs->free.size() == DtvCache::kMax) {
+    layout.deallocate(tp, false);
+    return;
+  }
+  // What _dl_deallocate_tls frees but the DTV itself (glibc's get_cached_stack does the same).
+  auto* dtv = static_cast<DtvEntry*>(static_cast<TcbHead*>(tp)->dtv);
+  const auto length = reinterpret_cast<std::uintptr_t>(dtv[-1].val);
+  for (std::uintptr_t i = 1; i <= length; ++i) {
+    if (dtv[i].to_free != nullptr) std::free(dtv[i].to_free);
+  }
+  std::memset(dtv, 0, (length + 1) * sizeof(DtvEntry));
+  dtvs->free.push_back(dtv);
 }
 
 void after_fork(void* hub_tp) noexcept {

@@ -68,9 +68,9 @@ void run_thread_dtors() noexcept;
 // Then frees what libc allocated for it (error-string buffers, its resolver) and hands
 // malloc's cache back to the hub.
 void thread_end() noexcept;
-// After the thread left its TLS for good (from another context): frees its DTV and the
-// dynamic TLS blocks of dlopen()ed modules.
-void destroy(void* tp) noexcept;
+// After the thread left its TLS for good (from another context): frees the dynamic TLS
+// blocks of dlopen()ed modules, and keeps its DTV for `hub`'s next thread.
+void destroy(void* tp, Hub* hub) noexcept;
 // In a child after fork(): every TCB the child kept (its hub's `hub_tp` and its greenlet
 // threads') still carries the parent's kernel thread ID.
 void after_fork(void* hub_tp) noexcept;

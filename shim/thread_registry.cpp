@@ -2,9 +2,9 @@
 // state behind the thread hooks of thread.cpp, which keep no state of their own.
 #include <atomic>
 #include <mutex>
-#include <unordered_map>
 
 #include "thread.hpp"
+#include "thread_table.hpp"
 
 namespace gd = green::detail;
 
@@ -13,8 +13,9 @@ namespace green::shim {
 namespace {
 
 struct Registry {
-  std::mutex mu;
-  std::unordered_map<pthread_t, std::shared_ptr<GreenThread>> threads;
+  // Held for a map operation, by greenlets and real threads alike; never across a switch.
+  gd::SpinLock mu;
+  ThreadTable<GreenThread> threads;
   gd::WaitQueue exits;  // main greenlet's pthread_exit waits here for the last thread
 };
 
@@ -62,15 +63,15 @@ GreenThread* current_thread() noexcept {
 
 std::shared_ptr<GreenThread> find_thread(pthread_t t) {
   Registry& r = registry();
-  gd::InternalLock<std::mutex> lock(r.mu);
-  auto it = r.threads.find(t);
-  return it == r.threads.end() ? nullptr : it->second;
+  std::lock_guard<gd::SpinLock> lock(r.mu);
+  return r.threads.get(t);
 }
 
 void forget_thread(GreenThread* t) {
   Registry& r = registry();
-  gd::InternalLock<std::mutex> lock(r.mu);
-  r.threads.erase(id_of(t));
+  std::shared_ptr<GreenThread> last;  // may free t: not under the lock
+  std::lock_guard<gd::SpinLock> lock(r.mu);
+  last = r.threads.erase(id_of(t));
 }
 
 namespace {
@@ -82,8 +83,8 @@ bool real_threads_started() noexcept { return real_threads.load(std::memory_orde
 
 pthread_t register_thread(const std::shared_ptr<GreenThread>& t) {
   Registry& r = registry();
-  gd::InternalLock<std::mutex> lock(r.mu);
-  r.threads.emplace(id_of(t.get()), t);
+  std::lock_guard<gd::SpinLock> lock(r.mu);
+  r.threads.insert(id_of(t.get()), t);
   return id_of(t.get());
 }
 
@@ -92,8 +93,8 @@ gd::Wake wait_for_every_thread() noexcept {
   for (;;) {
     bool alive = false;
     {
-      gd::InternalLock<std::mutex> lock(r.mu);
-      for (auto& [id, t] : r.threads) alive = alive || !t->dead();
+      std::lock_guard<gd::SpinLock> lock(r.mu);
+      r.threads.for_each([&](const GreenThread& t) { alive = alive || !t.dead(); });
     }
     if (!alive) return gd::Wake::notified;
     if (gd::wait_on_nothrow(r.exits, gd::kNoDeadline) == gd::Wake::loop_exit) return gd::Wake::loop_exit;

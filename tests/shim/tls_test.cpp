@@ -168,6 +168,26 @@ TEST_F(TlsTest, DlopenedModuleHasACopyPerThread) {
   ::dlclose(lib);
 }
 
+// One thread after another, as a pool of short tasks runs them (and as the shim hands an
+// ended thread's stack and DTV to the next): each starts from the images again.
+TEST_F(TlsTest, ThreadsOneAfterAnotherStartFromTheImages) {
+  void* lib = ::dlopen(module_path().c_str(), RTLD_NOW);
+  ASSERT_NE(lib, nullptr) << ::dlerror();
+  auto bump = reinterpret_cast<int (*)()>(::dlsym(lib, "module_bump"));
+  ASSERT_NE(bump, nullptr);
+  for (int i = 0; i < 50; ++i) {
+    std::vector<int> seen;
+    join(spawn([&] {
+      seen = {initialised, tl_counter, bump(), bump()};
+      initialised = -1;
+      tl_counter = 1000;
+      return nullptr;
+    }));
+    EXPECT_EQ(seen, (std::vector<int>{42, 0, 8, 9})) << "thread " << i;
+  }
+  ::dlclose(lib);
+}
+
 TEST_F(TlsTest, UselocaleIsPerThread) {
   locale_t mine = ::newlocale(LC_ALL_MASK, "C", nullptr);
   ASSERT_NE(mine, nullptr);
