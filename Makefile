@@ -130,10 +130,15 @@ $(BUILD)/tests/shim/libtls_module.so: tests/shim/tls_module.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 $(BUILD)/tests/shim/tls_test: $(BUILD)/tests/shim/libtls_module.so
+# thread_cleanup_test's handlers are C (glibc's setjmp-based pthread_cleanup_push).
+$(BUILD)/tests/shim/thread_cleanup.o: tests/shim/thread_cleanup.c tests/shim/thread_cleanup.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/tests/shim/thread_cleanup_test: $(BUILD)/tests/shim/thread_cleanup.o
 
 $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< -lgtest -lgtest_main -pthread
+	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< $(filter %.o,$^) -lgtest -lgtest_main -pthread
 
 $(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp tests/programs/*.hpp tests/programs/rust/*.rs)
 	@mkdir -p $(dir $@)

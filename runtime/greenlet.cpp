@@ -17,6 +17,8 @@ GreenletImpl::GreenletImpl() noexcept : id_(next_id.fetch_add(1, std::memory_ord
 
 GreenletImpl::~GreenletImpl() { destroy_locals(this); }
 
+void GreenletImpl::raise_pending() { std::rethrow_exception(take_pending()); }
+
 std::int64_t now_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -87,9 +89,9 @@ void sleep(Duration d) {
 void yield() {
   auto& hub = detail::Hub::current();
   detail::GreenletImpl* self = hub.running();
-  if (__builtin_expect(self->has_pending(), 0)) std::rethrow_exception(self->take_pending());
+  if (__builtin_expect(self->has_pending(), 0)) self->raise_pending();
   hub.yield();
-  if (__builtin_expect(self->has_pending(), 0)) std::rethrow_exception(self->take_pending());
+  if (__builtin_expect(self->has_pending(), 0)) self->raise_pending();
 }
 
 AnyGreenlet getcurrent() {

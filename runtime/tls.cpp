@@ -29,6 +29,10 @@
 #define HWCAP2_FSGSBASE (1 << 1)
 #endif
 
+// pthread.h declares these for C only (C++ has its own pthread_cleanup_push).
+extern "C" void __pthread_register_cancel(__pthread_unwind_buf_t* buf);
+extern "C" void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf);
+
 namespace green::detail::tls {
 
 bool fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
@@ -75,6 +79,7 @@ struct Layout {
   std::ptrdiff_t rseq_cpu = 0;   // the rseq area's cpu_id (sched_getcpu reads it)
   std::ptrdiff_t hub = 0;        // greenshim's own tls_hub
   std::ptrdiff_t list = 0;       // glibc's link of the thread in its list of threads
+  std::ptrdiff_t cleanup_buf = 0;  // glibc's innermost cleanup buffer (cleanup_jmp_buf)
 };
 
 Layout layout;
@@ -198,8 +203,33 @@ struct Probe {
   std::size_t tcb_size = 0;
   std::ptrdiff_t tid = 0, tcache = 0, arena = 0;
   std::ptrdiff_t res = 0;  // its resolver state, in its descriptor
+  std::ptrdiff_t cleanup_buf = 0;
   std::vector<std::ptrdiff_t> lazy_buffers;
 };
+
+// C's pthread_cleanup_push registers a buffer in the thread's descriptor, where glibc's
+// pthread_exit starts its forced unwind: the one word that holds it while registered and
+// gets the previous one back when unregistered. 0 if no word or several do.
+std::ptrdiff_t find_cleanup_buf(const char* tp, std::size_t tcb_size) {
+  __pthread_unwind_buf_t buf{};
+  const auto mine = reinterpret_cast<std::uintptr_t>(&buf);
+  __pthread_register_cancel(&buf);
+  std::ptrdiff_t found = 0;
+  int matches = 0;
+  for (std::size_t off = sizeof(TcbHead); off + sizeof mine <= tcb_size; off += sizeof mine) {
+    std::uintptr_t v;
+    std::memcpy(&v, tp + off, sizeof v);
+    if (v == mine) {
+      found = static_cast<std::ptrdiff_t>(off);
+      ++matches;
+    }
+  }
+  __pthread_unregister_cancel(&buf);
+  if (matches != 1) return 0;
+  void* now;
+  std::memcpy(&now, tp + found, sizeof now);
+  return now == buf.__pad[0] ? found : 0;  // __pad[0]: glibc keeps the previous buffer there
+}
 
 // Runs on a fresh real thread, on a stack of ours, before anything on it called malloc.
 void* probe_thread(void* arg) {
@@ -239,6 +269,7 @@ void* probe_thread(void* arg) {
   // glibc points a new thread's resolver state (__res_state()) into its descriptor.
   const char* res = reinterpret_cast<const char*>(__res_state());
   if (res >= tp && res + sizeof(struct __res_state) <= r->stack_top) r->res = res - tp;
+  r->cleanup_buf = find_cleanup_buf(tp, r->tcb_size);
   const Module libc = libc_block();
   if (libc.block == nullptr) {
     r->failure = "libc's TLS block not found";
@@ -358,6 +389,7 @@ const char* learn() {
   L.tcache = r.tcache;
   L.arena = r.arena;
   L.lazy_buffers = std::move(r.lazy_buffers);
+  L.cleanup_buf = r.cleanup_buf;
   char* tp = static_cast<char*>(current());
   L.res = r.res;
   void* resp = dlsym(RTLD_DEFAULT, "__resp");
@@ -444,7 +476,12 @@ void* create(void* top, Hub* hub) noexcept {
 
 void thread_start() noexcept { layout.ctype_init(); }
 
-void run_thread_dtors() noexcept { layout.call_tls_dtors(); }
+void run_thread_dtors() { layout.call_tls_dtors(); }
+
+void** cleanup_buffer_slot() noexcept {
+  if (layout.cleanup_buf == 0) return nullptr;
+  return reinterpret_cast<void**>(at(current(), layout.cleanup_buf));
+}
 
 void thread_end() noexcept {
   const Layout& L = layout;

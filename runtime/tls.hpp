@@ -63,8 +63,12 @@ void* create(void* top, Hub* hub) noexcept;
 // What glibc does first on a new thread, on its own TLS (the ctype tables).
 void thread_start() noexcept;
 // What glibc does last on a thread, on its own TLS: C++ thread_local destructors
-// (__cxa_thread_atexit_impl registrations).
-void run_thread_dtors() noexcept;
+// (__cxa_thread_atexit_impl registrations). A destructor may call pthread_exit.
+void run_thread_dtors();
+// The calling greenlet thread's word where glibc chains C cleanup buffers
+// (pthread_cleanup_push) and where its pthread_exit starts to unwind; nullptr if the probe
+// did not find it.
+void** cleanup_buffer_slot() noexcept;
 // Then frees what libc allocated for it (error-string buffers, its resolver) and hands
 // malloc's cache back to the hub.
 void thread_end() noexcept;

@@ -73,8 +73,8 @@ Wake wait_on(WaitQueue& q, Deadline deadline) {
 
 void raise_for(Wake w) {
   if (w == Wake::interrupted) {
-    std::exception_ptr e = Hub::current().running()->take_pending();
-    if (e) std::rethrow_exception(e);
+    GreenletImpl* g = Hub::current().running();
+    if (g->has_pending()) g->raise_pending();
   } else if (w == Wake::loop_exit) {
     throw LoopExit();
   }
@@ -82,7 +82,7 @@ void raise_for(Wake w) {
 
 void throw_if_pending() {
   GreenletImpl* g = Hub::current().running();
-  if (g->has_pending()) std::rethrow_exception(g->take_pending());
+  if (g->has_pending()) g->raise_pending();
 }
 
 void timer_start(TimerSlot& slot, Deadline at, TimerCallback cb, void* arg) {

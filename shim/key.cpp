@@ -93,13 +93,10 @@ bool ours(pthread_key_t k) { return k >= kKeyBase && k < kKeyBase + kMaxKeys; }
 }  // namespace
 
 namespace green::shim {
-void run_key_destructors() noexcept {
-  try {
-    if (KeyValues* kv = existing_values()) {
-      kv->run_destructors();
-      kv->finished = true;
-    }
-  } catch (...) {
+void run_key_destructors() {
+  if (KeyValues* kv = existing_values()) {
+    kv->run_destructors();
+    kv->finished = true;
   }
 }
 }  // namespace green::shim

@@ -5,8 +5,7 @@
 // - scheduling and affinity calls on a greenlet thread act on the hub's OS thread;
 // - pthread_kill() to a greenlet thread delivers the signal to the hub's OS thread;
 // - cancellation is deferred only (asynchronous cancel type is accepted and treated as
-//   deferred); pthread_exit and cancellation unwind with a C++ exception, so C cleanup
-//   handlers pushed by pthread_cleanup_push in C code are not run.
+//   deferred). pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
 #include "thread.hpp"
 
 #include <dlfcn.h>
@@ -185,7 +184,7 @@ GREEN_HOOK(pthread_t, pthread_self, ()) {
 
 GREEN_HOOK(void, pthread_exit, (void* value)) {
   GREEN_BOOKKEEPING();
-  if (current_thread() != nullptr) throw ThreadUnwind{value};
+  if (GreenThread* t = current_thread()) t->exit(value);
   gd::Hub* hub = gd::Hub::current_if_exists();
   if (hub != nullptr && hooks_active && hub->running() == hub->main_greenlet()) {
     // POSIX: the process lives on until its last thread ends; here, until every greenlet
@@ -260,7 +259,7 @@ GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g) return REAL(pthread_cancel)(t);
-  if (g->dead()) return 0;
+  if (g->dead() || g->unwinding) return 0;
   g->cancel_requested = true;
   if (g->cancel_enabled) arm_cancel(g.get(), g);
   return 0;
@@ -273,7 +272,7 @@ GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
   if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
   if (old != nullptr) *old = self->cancel_enabled ? PTHREAD_CANCEL_ENABLE : PTHREAD_CANCEL_DISABLE;
   self->cancel_enabled = state == PTHREAD_CANCEL_ENABLE;
-  if (self->cancel_enabled && self->cancel_requested) arm_cancel(self);
+  if (self->cancel_enabled && self->cancel_requested && !self->unwinding) arm_cancel(self);
   return 0;
 }
 

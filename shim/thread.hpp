@@ -17,9 +17,10 @@
 
 namespace green::shim {
 
-// Unwinds a greenlet thread (pthread_exit, cancellation), running C++ destructors on the
-// way. Like glibc's forced unwinding, a `catch (...)` that does not rethrow stops it.
-// (libstdc++'s abi::__forced_unwind cannot be derived from: its destructor is private.)
+// Unwinds a greenlet thread (pthread_exit, cancellation) where glibc's own forced unwind
+// cannot (the probe found no cleanup buffer in the TCB): C++ destructors run, C cleanup
+// handlers do not, and a `catch (...)` that does not rethrow stops it. (libstdc++'s
+// abi::__forced_unwind cannot be derived from: its destructor is private.)
 struct ThreadUnwind {
   void* value;
 };
@@ -28,7 +29,14 @@ struct GreenThread final : detail::GreenletImpl {
   GreenThread(void* (*fn)(void*), void* a, bool det) : start(fn), arg(a), detached(det) {
     origin = Origin::pthread;
   }
+  // glibc's start_thread: the start routine, then thread_local and key destructors.
   void run() override;
+  // Ends the calling thread with `value` (pthread_exit, a cancellation acted on). With its
+  // own TLS, by glibc's pthread_exit: a forced unwind that runs C cleanup handlers and C++
+  // destructors as on a real thread. Else by throwing ThreadUnwind.
+  [[noreturn]] void exit(void* value);
+  // A pending cancellation ends the thread by exit(); anything else is thrown.
+  [[noreturn]] void raise_pending() override;
 
   void* (*start)(void*);
   void* arg;
@@ -39,7 +47,14 @@ struct GreenThread final : detail::GreenletImpl {
   bool cancel_enabled = true;
   bool cancel_async = false;
   bool cancel_requested = false;
+  bool unwinding = false;     // pthread_exit or a cancellation is unwinding it: no new cancel
+  bool glibc_unwind = false;  // exit() is glibc's forced unwind
   char name[16] = {};
+
+ private:
+  // Runs one step of run(); false if pthread_exit left it (the next step follows).
+  bool run_stage(void (*stage)(GreenThread*));
+  std::exception_ptr escaped_;  // from the start routine; reported once the thread is torn down
 };
 
 // The calling greenlet as a thread, or nullptr (the main greenlet, an API greenlet, or a
@@ -50,15 +65,21 @@ GreenThread* current_thread() noexcept;
 std::shared_ptr<GreenThread> find_thread(pthread_t t);
 // Forgets a thread that was joined, or that finished detached.
 void forget_thread(GreenThread* t);
-// Runs the key destructors of the calling context (key.cpp).
-void run_key_destructors() noexcept;
+// Called by a thread's run() as its last act: forgets it if detached, tells its waiters.
+void thread_finished(GreenThread* t);
+// Runs the key destructors of the calling context (key.cpp). A destructor may call
+// pthread_exit.
+void run_key_destructors();
 // Records a new greenlet thread; returns its pthread_t.
 pthread_t register_thread(const std::shared_ptr<GreenThread>& t);
 // Parks until every greenlet thread has finished (the main thread's pthread_exit);
 // Wake::loop_exit if some never can.
 detail::Wake wait_for_every_thread() noexcept;
-// Throws the cancellation if one is pending and enabled (a cancellation point).
+// Acts on the cancellation if one is pending and enabled (a cancellation point).
 void test_cancel();
+// What a cancellation throws into its thread (ThreadUnwind{PTHREAD_CANCELED}), one object
+// so that raise_pending() knows it.
+const std::exception_ptr& cancellation();
 // Makes a cancel request take effect at the thread's next cancellation point: the pending
 // exception is what every blocking hook throws when it parks. `keep` (a reference to t) lets
 // a real thread or another hub's greenlet cancel it.

@@ -28,32 +28,6 @@ pthread_t id_of(const GreenThread* t) { return reinterpret_cast<pthread_t>(t); }
 
 }  // namespace
 
-void GreenThread::run() {
-  const bool own_tls = owns_tls();
-  if (own_tls) gd::tls::thread_start();
-  std::exception_ptr escaped;  // reported by the runtime, once the thread is torn down
-  try {
-    retval = start(arg);
-  } catch (const ThreadUnwind& u) {
-    retval = u.value;
-  } catch (...) {
-    escaped = std::current_exception();
-  }
-  // glibc's order at thread exit: thread_local destructors, key destructors, then what
-  // libc allocated for the thread.
-  if (own_tls) {
-    try {
-      gd::tls::run_thread_dtors();
-    } catch (const ThreadUnwind&) {  // pthread_exit from a thread_local destructor
-    }
-  }
-  run_key_destructors();
-  if (own_tls) gd::tls::thread_end();
-  if (detached) forget_thread(this);
-  registry().exits.notify_all();
-  if (escaped) std::rethrow_exception(escaped);
-}
-
 GreenThread* current_thread() noexcept {
   gd::Hub* hub = gd::Hub::current_if_exists();
   if (hub == nullptr) return nullptr;
@@ -88,6 +62,11 @@ pthread_t register_thread(const std::shared_ptr<GreenThread>& t) {
   return id_of(t.get());
 }
 
+void thread_finished(GreenThread* t) {
+  if (t->detached) forget_thread(t);
+  registry().exits.notify_all();
+}
+
 gd::Wake wait_for_every_thread() noexcept {
   Registry& r = registry();
   for (;;) {
@@ -101,19 +80,24 @@ gd::Wake wait_for_every_thread() noexcept {
   }
 }
 
+const std::exception_ptr& cancellation() {
+  static const std::exception_ptr* e = new std::exception_ptr(std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}));
+  return *e;
+}
+
 void test_cancel() {
   GreenThread* self = current_thread();
-  if (self == nullptr || !self->cancel_enabled) return;
-  if (self->has_pending()) std::rethrow_exception(self->take_pending());
+  if (self == nullptr || !self->cancel_enabled || self->unwinding) return;
+  if (self->has_pending()) self->raise_pending();
   if (self->cancel_requested) {
     self->cancel_requested = false;
-    throw ThreadUnwind{PTHREAD_CANCELED};
+    self->exit(PTHREAD_CANCELED);
   }
 }
 
 void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep) {
   t->cancel_requested = false;
-  gd::interrupt(t, std::make_exception_ptr(ThreadUnwind{PTHREAD_CANCELED}), nullptr, std::move(keep));
+  gd::interrupt(t, cancellation(), nullptr, std::move(keep));
 }
 
 }  // namespace green::shim

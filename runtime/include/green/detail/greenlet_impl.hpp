@@ -53,6 +53,9 @@ class GreenletImpl {
   virtual void run() = 0;
   // Drops the callable and its bound arguments once the body has returned.
   virtual void release_callable() noexcept {}
+  // Leaves the blocking point by what is pending (a kill, a Timeout, a cancellation): by
+  // throwing it, unless the greenlet knows a way of its own (a greenlet thread's cancel).
+  [[noreturn]] virtual void raise_pending();
 
  private:
   friend class Hub;
@@ -86,6 +89,7 @@ class GreenletImpl {
  public:
   // Accessors the runtime's own .cpp files need.
   bool has_pending() const noexcept { return static_cast<bool>(pending_); }
+  const std::exception_ptr& pending() const noexcept { return pending_; }
   const void* pending_source() const noexcept { return pending_source_; }
   void clear_pending() noexcept { pending_ = nullptr; pending_source_ = nullptr; }
   std::exception_ptr take_pending() noexcept {
