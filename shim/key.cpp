@@ -3,7 +3,8 @@
 // their destructors only in its own thread exit. So under the shim keys are greenshim's.
 //
 // Our keys are numbered from kKeyBase up, above glibc's PTHREAD_KEYS_MAX, so a key that
-// glibc made before the hooks were active still goes to glibc. Values live with the
+// glibc made before the hooks were active still goes to glibc. There are PTHREAD_KEYS_MAX
+// of them, as glibc has: the next pthread_key_create fails with EAGAIN. Values live with the
 // greenlet (a greenlet-local slot) or, on a real thread, in a thread_local table; the
 // destructors run when the greenlet or thread ends, up to PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds, as POSIX says.
@@ -22,7 +23,7 @@ namespace gd = green::detail;
 namespace {
 
 constexpr pthread_key_t kKeyBase = 1u << 20;
-constexpr pthread_key_t kMaxKeys = 1u << 16;
+constexpr pthread_key_t kMaxKeys = PTHREAD_KEYS_MAX;
 
 struct KeyInfo {
   std::atomic<unsigned> seq{0};  // odd = in use

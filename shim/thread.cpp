@@ -78,7 +78,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
   if (attr != nullptr) pthread_attr_getdetachstate(attr, &detach);
   std::shared_ptr<GreenThread> t;
   try {
-    t = std::make_shared<GreenThread>(fn, arg, detach == PTHREAD_CREATE_DETACHED);
+    t = new_thread(fn, arg, detach == PTHREAD_CREATE_DETACHED);
     *out = register_thread(t);
     void* user_stack = nullptr;
     size_t user_size = 0;
@@ -138,6 +138,7 @@ int join_real(pthread_t t, void** retval) {
 GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
   GREEN_BOOKKEEPING();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, false);
+  if (greenlet_thread_id(t)) return ESRCH;  // an ended thread's, joined or detached
   // The hub's own OS thread (the main thread) can only end with the process.
   if (gd::Hub* hub = green_context(); hub != nullptr && pthread_equal(t, hub->os_thread())) return EDEADLK;
   return join_real(t, retval);
@@ -146,13 +147,14 @@ GREEN_HOOK(int, pthread_join, (pthread_t t, void** retval)) {
 GREEN_HOOK(int, pthread_tryjoin_np, (pthread_t t, void** retval)) {
   GREEN_BOOKKEEPING();
   if (auto g = find_thread(t)) return join_green(g, retval, gd::kNoDeadline, true);
-  return REAL(pthread_tryjoin_np)(t, retval);
+  // glibc's answer for a joined thread's ID: its descriptor looks like a running thread's.
+  return greenlet_thread_id(t) ? EBUSY : REAL(pthread_tryjoin_np)(t, retval);
 }
 
 GREEN_HOOK(int, pthread_clockjoin_np, (pthread_t t, void** retval, clockid_t clock, const struct timespec* abstime)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_clockjoin_np)(t, retval, clock, abstime);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_clockjoin_np)(t, retval, clock, abstime);
   if (abstime == nullptr) return join_green(g, retval, gd::kNoDeadline, false);
   if (!valid_timespec(*abstime)) return EINVAL;
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
@@ -166,7 +168,7 @@ GREEN_HOOK(int, pthread_timedjoin_np, (pthread_t t, void** retval, const struct 
 GREEN_HOOK(int, pthread_detach, (pthread_t t)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_detach)(t);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_detach)(t);
   if (g->detached) return EINVAL;
   g->detached = true;
   if (g->dead()) forget_thread(g.get());
@@ -211,7 +213,7 @@ int green_pthread_yield() { return sched_yield(); }
 GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_getattr_np)(t, attr);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_getattr_np)(t, attr);
   const gd::StackArea& s = g->stack();
   if (s.base == nullptr) return ESRCH;
   const size_t guard = s.ours ? static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
@@ -226,7 +228,7 @@ GREEN_HOOK(int, pthread_getattr_np, (pthread_t t, pthread_attr_t* attr)) {
 GREEN_HOOK(int, pthread_setname_np, (pthread_t t, const char* name)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_setname_np)(t, name);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_setname_np)(t, name);
   if (strlen(name) >= sizeof g->name) return ERANGE;
   strcpy(g->name, name);
   return 0;
@@ -235,7 +237,7 @@ GREEN_HOOK(int, pthread_setname_np, (pthread_t t, const char* name)) {
 GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_getname_np)(t, buf, len);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_getname_np)(t, buf, len);
   if (len < strlen(g->name) + 1 || len < 16) return ERANGE;
   strcpy(buf, g->name);
   return 0;
@@ -249,17 +251,29 @@ pthread_t host_of(const std::shared_ptr<GreenThread>& g) { return g->hub()->os_t
 GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_kill)(t, sig);
+  if (!g && !greenlet_thread_id(t)) return REAL(pthread_kill)(t, sig);
   if (sig < 0 || sig >= NSIG) return EINVAL;
-  if (sig == 0) return 0;  // the ID stays valid until joined, finished or not
+  // A thread that has ended takes no signal, and it is no error (glibc's answer, also for
+  // a joined thread's ID).
+  if (sig == 0 || !g || g->dead()) return 0;
   return REAL(pthread_kill)(host_of(g), sig);
+}
+
+GREEN_HOOK(int, pthread_sigqueue, (pthread_t t, int sig, const union sigval value)) {
+  GREEN_BOOKKEEPING();
+  auto g = find_thread(t);
+  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_sigqueue)(t, sig, value);
+  if (sig < 0 || sig >= NSIG) return EINVAL;
+  if (g->dead()) return ESRCH;  // glibc: unlike pthread_kill, no thread to queue to
+  if (sig == 0) return 0;
+  return REAL(pthread_sigqueue)(host_of(g), sig, value);
 }
 
 GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return REAL(pthread_cancel)(t);
-  if (g->dead() || g->unwinding) return 0;
+  if (!g && !greenlet_thread_id(t)) return REAL(pthread_cancel)(t);
+  if (!g || g->dead() || g->unwinding) return 0;  // as pthread_kill
   g->cancel_requested = true;
   if (g->cancel_enabled) arm_cancel(g.get(), g);
   return 0;
@@ -295,29 +309,41 @@ GREEN_HOOK(void, pthread_testcancel, ()) {
 GREEN_HOOK(int, pthread_setaffinity_np, (pthread_t t, size_t n, const cpu_set_t* set)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
   return REAL(pthread_setaffinity_np)(g ? host_of(g) : t, n, set);
 }
 
 GREEN_HOOK(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t* set)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
   return REAL(pthread_getaffinity_np)(g ? host_of(g) : t, n, set);
 }
 
 GREEN_HOOK(int, pthread_setschedparam, (pthread_t t, int policy, const struct sched_param* p)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
   return REAL(pthread_setschedparam)(g ? host_of(g) : t, policy, p);
+}
+
+GREEN_HOOK(int, pthread_setschedprio, (pthread_t t, int prio)) {
+  GREEN_BOOKKEEPING();
+  auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
+  return REAL(pthread_setschedprio)(g ? host_of(g) : t, prio);
 }
 
 GREEN_HOOK(int, pthread_getschedparam, (pthread_t t, int* policy, struct sched_param* p)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
   return REAL(pthread_getschedparam)(g ? host_of(g) : t, policy, p);
 }
 
 GREEN_HOOK(int, pthread_getcpuclockid, (pthread_t t, clockid_t* clock)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
+  if (!g && greenlet_thread_id(t)) return ESRCH;
   return REAL(pthread_getcpuclockid)(g ? host_of(g) : t, clock);
 }

@@ -63,6 +63,12 @@ GreenThread* current_thread() noexcept;
 // The greenlet thread a pthread_t names, kept alive by the returned reference; empty if
 // `t` is not one (a real thread's ID, or one already joined).
 std::shared_ptr<GreenThread> find_thread(pthread_t t);
+// A new greenlet thread, in the range of address space that greenlet threads' IDs come from
+// (thread_arena.cpp).
+std::shared_ptr<GreenThread> new_thread(void* (*fn)(void*), void* arg, bool detached);
+// Whether `t` is in that range: a greenlet thread's ID, alive or not. An ID that is in it
+// but that find_thread() does not know names an ended thread (ESRCH).
+bool greenlet_thread_id(pthread_t t) noexcept;
 // Forgets a thread that was joined, or that finished detached.
 void forget_thread(GreenThread* t);
 // Called by a thread's run() as its last act: forgets it if detached, tells its waiters.

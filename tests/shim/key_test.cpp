@@ -229,3 +229,23 @@ TEST_F(KeyTest, ManyKeysManyThreads) {
   for (pthread_t t : ts) EXPECT_EQ(as_int(join(t)), 100u);
   for (auto k : keys) EXPECT_EQ(::pthread_key_delete(k), 0);
 }
+
+// POSIX: at least PTHREAD_KEYS_MAX keys per process; glibc has exactly that many, some
+// already taken by libraries, and the next create fails with EAGAIN. A deleted key's
+// number can be created again.
+TEST_F(KeyTest, KeysUpToTheLimitThenEagain) {
+  std::vector<pthread_key_t> keys;
+  pthread_key_t k;
+  int rc;
+  while ((rc = ::pthread_key_create(&k, nullptr)) == 0 && keys.size() <= 2 * PTHREAD_KEYS_MAX) keys.push_back(k);
+  EXPECT_EQ(rc, EAGAIN);
+  EXPECT_LE(keys.size(), static_cast<size_t>(PTHREAD_KEYS_MAX));
+  EXPECT_GE(keys.size(), static_cast<size_t>(PTHREAD_KEYS_MAX - 64)) << "only a few may be taken before main";
+  ASSERT_FALSE(keys.empty());
+  ASSERT_EQ(::pthread_key_delete(keys.back()), 0);
+  keys.pop_back();
+  ASSERT_EQ(::pthread_key_create(&k, nullptr), 0) << "a deleted key is free again";
+  keys.push_back(k);
+  EXPECT_EQ(::pthread_key_create(&k, nullptr), EAGAIN);
+  for (auto key : keys) EXPECT_EQ(::pthread_key_delete(key), 0);
+}
