@@ -228,6 +228,10 @@ void Hub::loop() {
         // as gevent raises LoopExit, instead of sleeping forever.
         if (main_->state_ == GreenletImpl::State::parked) {
           wake(main_.get(), Wake::loop_exit);
+        } else if (main_->state_ == GreenletImpl::State::vanished) {
+          // A fork child whose one thread waits for what nothing can bring: it blocks for
+          // good, as it would natively (signal handlers still run).
+          for (;;) ::pause();
         } else {
           std::fprintf(stderr, "greenshim: every greenlet is blocked forever\n");
           std::abort();
@@ -328,7 +332,9 @@ Wake Hub::park(Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) n
     if (slot.armed) timer_stop(slot);
     return Wake::none;
   }
+  if (policy.remote) ev_ref(loop_);
   switch_away();
+  if (policy.remote) ev_unref(loop_);
   self->interruptible_ = true;
   self->eintr_ = Eintr::never;
   if (slot.armed) timer_stop(slot);
@@ -419,8 +425,21 @@ void Hub::drain_remote() noexcept {
 
 
 
+void Hub::vanish(GreenletImpl* g) noexcept {
+  if (g == current_ || g->state_ == GreenletImpl::State::dead) return;
+  if (g->state_ == GreenletImpl::State::ready) {
+    RunQueue kept;
+    while (GreenletImpl* r = runq_.pop()) {
+      if (r != g) kept.push(r);
+    }
+    runq_ = kept;
+  }
+  g->state_ = GreenletImpl::State::vanished;
+  g->pending_ = nullptr;
+}
+
 void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source) noexcept {
-  if (g->state_ == GreenletImpl::State::dead || g->exiting_) return;
+  if (g->state_ == GreenletImpl::State::dead || g->state_ == GreenletImpl::State::vanished || g->exiting_) return;
   g->pending_ = std::move(exc);
   g->pending_source_ = source;
   // A parked greenlet is woken to take it now; a ready or running one takes it at its next

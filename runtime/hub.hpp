@@ -211,6 +211,11 @@ class GREEN_EXPORT Hub {
   // with the parent until remade. Remakes them; the netpoller's registrations are lost
   // (PollDescs of this hub are detached), so the caller re-registers its fds.
   void after_fork() noexcept;
+  // In a child after fork(): `g`, a thread of the parent other than the one that forked,
+  // never runs again, as POSIX has the child's other threads vanish: no wake or interrupt
+  // reaches it. Its stack stays mapped: the pages are the parent's, shared copy-on-write,
+  // and they hold the wait records that objects the child goes on using may still link.
+  void vanish(GreenletImpl* g) noexcept;
   // Offload workers do not survive fork(): forget them (called in the child).
   static void offload_after_fork() noexcept;
 

@@ -56,7 +56,10 @@ class Workers {
     void (*finished)(Job*);
   };
   static unsigned max_threads() { return config().offload_threads; }
-  void work() {  // a real thread: no hub, the hooks pass through anyway
+  void work() {
+    // The runtime's own real thread: its waits and its jobs' calls are glibc's, as
+    // submit()'s side of the condition variable is (InternalLock).
+    NoHooks off;
     // Named, so that tools (and tests) can tell greenshim's helpers from the program's.
     pthread_setname_np(pthread_self(), "green-offload");
     std::unique_lock<std::mutex> lock(mu_);

@@ -16,6 +16,7 @@
 #include "fd_table.hpp"
 #include "config.hpp"
 #include "hook.hpp"
+#include "thread.hpp"
 
 namespace green::shim {
 
@@ -68,15 +69,6 @@ void report_no_hub(const char* why) {
   if (n > 0) (void)!REAL(write)(2, line, static_cast<size_t>(n < (int)sizeof line ? n : (int)sizeof line - 1));
 }
 
-// fork(): the child must not share the parent's epoll sets and eventfds.
-void child_after_fork() {
-  detail::Hub::offload_after_fork();
-  if (detail::Hub* hub = detail::Hub::current_if_exists()) {
-    hub->after_fork();
-    fd_reregister_all(hub);
-  }
-}
-
 __attribute__((constructor(101))) void on_load() {
   resolve_real();
   pthread_atfork(nullptr, nullptr, child_after_fork);
@@ -88,6 +80,17 @@ __attribute__((constructor(101))) void on_load() {
 }
 
 }  // namespace
+
+// fork(): the child must not share the parent's epoll sets and eventfds, and it has one
+// thread, the one that forked.
+void child_after_fork() {
+  detail::Hub::offload_after_fork();
+  if (detail::Hub* hub = detail::Hub::current_if_exists()) {
+    hub->after_fork();
+    fd_reregister_all(hub);
+  }
+  threads_after_fork();
+}
 
 detail::Hub* adopt_thread() noexcept {
   if (tls_adopt_checked) return nullptr;

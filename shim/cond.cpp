@@ -1,14 +1,20 @@
-// pthread_cond_* for greenlets. The state lives in the caller's pthread_cond_t:
-//   bytes 0–7  (__wseq)      a CondState*, allocated at the first wait
+// pthread_cond_* under the shim, for greenlets and real threads alike: a condition
+// variable that both share (jemalloc's background threads are real threads that wait for a
+// greenlet's signal) must be one object to both. The state lives in the pthread_cond_t:
+//   bytes 0–7  (__wseq)      a CondState*, made at the first wait
 //   bytes 8–11 (__g1_start)  the clock chosen with pthread_condattr_setclock (0 =
 //                            CLOCK_REALTIME, what the static initializer means)
-// glibc's own fields are left as pthread_cond_init made them.
+// glibc's own fields are left as pthread_cond_init made them. A greenlet parks on the
+// CondState's queue; a real thread sleeps on a futex word in the same queue.
 //
-// Departure from POSIX: a condition variable is either used by greenlets or by real
-// threads; one shared by both (GREEN_REAL_THREADS) is not supported.
+// Departures from POSIX: a real thread's wait is a cancellation point on entry and once
+// woken, not while it sleeps; a condition variable that glibc used before the hooks were
+// active (patch_all()) is not taken over.
 #include <pthread.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include "mutex.hpp"
 #include "park.hpp"
@@ -20,20 +26,45 @@ namespace gd = green::detail;
 namespace {
 
 struct CondState {
+  gd::SpinLock lock;  // greenlets and real threads alike, for a few instructions
   gd::WaitQueue waiters;
 };
 
-CondState* state(pthread_cond_t* c) { return reinterpret_cast<CondState*>(c->__data.__wseq.__value64); }
-void set_state(pthread_cond_t* c, CondState* s) { c->__data.__wseq.__value64 = reinterpret_cast<std::uintptr_t>(s); }
+using StateWord = decltype(pthread_cond_t{}.__data.__wseq.__value64);
+std::atomic_ref<StateWord> state_word(pthread_cond_t* c) { return std::atomic_ref<StateWord>(c->__data.__wseq.__value64); }
+CondState* state(pthread_cond_t* c) {
+  return reinterpret_cast<CondState*>(state_word(c).load(std::memory_order_acquire));
+}
+void set_state(pthread_cond_t* c, CondState* s) {
+  state_word(c).store(reinterpret_cast<std::uintptr_t>(s), std::memory_order_release);
+}
+// The first waiter makes it; two at once (a greenlet and a real thread) agree on one.
+CondState* made_state(pthread_cond_t* c) {
+  if (CondState* st = state(c)) return st;
+  auto* fresh = new CondState;
+  StateWord expected = 0;
+  if (state_word(c).compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(fresh),
+                                            std::memory_order_acq_rel)) {
+    return fresh;
+  }
+  delete fresh;
+  return reinterpret_cast<CondState*>(expected);
+}
 clockid_t cond_clock(pthread_cond_t* c) { return static_cast<clockid_t>(c->__data.__g1_start.__value64); }
 void set_cond_clock(pthread_cond_t* c, clockid_t k) { c->__data.__g1_start.__value64 = static_cast<unsigned>(k); }
 
-int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+// Whether the calling context uses the shim's condition variables: hooks active, and not
+// the runtime's own calls. Greenlets park; any other thread sleeps in the kernel.
+bool ours() {
+  ensure_real();
+  return hooks_active && gd::tls_no_hooks == 0;
+}
+
+int cond_wait_green(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   if (!green_mutex(m)) return EINVAL;
-  if (state(c) == nullptr) set_state(c, new CondState);
-  CondState* st = state(c);
-  // The mutex is released once this greenlet waits on the queue, as one step for the other
-  // greenlets (nothing runs in between), so no signal can be lost.
+  CondState* st = made_state(c);
+  // The mutex is released once this greenlet is queued, under the queue's lock, so no
+  // signal from a greenlet or a real thread that then takes the mutex can be lost.
   struct Unlock {
     pthread_mutex_t* m;
     int error = 0;
@@ -44,12 +75,57 @@ int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
                                 return u->error;
                               },
                               &unlock};
-  const gd::Wake r = gd::wait_on_nothrow(st->waiters, deadline, {}, &then);
+  std::unique_lock<gd::SpinLock> hold(st->lock);
+  // Any thread may signal, one the shim never saw start too: a wait with nobody left to
+  // signal it sleeps, as it would natively, rather than returning at once again and again.
+  const gd::ParkPolicy policy{true, gd::Eintr::never, true};
+  const gd::Wake r = gd::wait_on_locked(st->waiters, deadline, st->lock, policy, &then);
+  hold.unlock();
   if (unlock.error != 0) return unlock.error;  // not the owner: nothing was released
   mutex_lock(m, gd::kNoDeadline, false);
   // pthread_cond_wait is a cancellation point; POSIX wants the mutex re-taken first.
   if (r == gd::Wake::interrupted) gd::raise_for(r);
   return r == gd::Wake::timed_out ? ETIMEDOUT : 0;
+}
+
+int cond_wait_os_thread(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+  REAL(pthread_testcancel)();
+  CondState* st = made_state(c);
+  struct Unlock {
+    pthread_mutex_t* m;
+    int error = 0;
+  } unlock{m};
+  const gd::AfterEnqueue then{[](void* arg) noexcept {
+                                auto* u = static_cast<Unlock*>(arg);
+                                u->error = REAL(pthread_mutex_unlock)(u->m);
+                                return u->error;
+                              },
+                              &unlock};
+  gd::Wake r;
+  {
+    std::lock_guard<gd::SpinLock> hold(st->lock);
+    r = gd::wait_on_locked_os_thread(st->waiters, deadline, st->lock, &then);
+  }
+  if (unlock.error != 0) return unlock.error;
+  REAL(pthread_mutex_lock)(m);
+  REAL(pthread_testcancel)();
+  return r == gd::Wake::timed_out ? ETIMEDOUT : 0;
+}
+
+int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+  if (green_context() != nullptr) return cond_wait_green(c, m, deadline);
+  return cond_wait_os_thread(c, m, deadline);
+}
+
+void cond_notify(pthread_cond_t* c, bool all) {
+  CondState* st = state(c);
+  if (st == nullptr) return;  // nobody ever waited
+  std::lock_guard<gd::SpinLock> hold(st->lock);
+  if (all) {
+    st->waiters.notify_all();
+  } else {
+    st->waiters.notify_one();
+  }
 }
 
 }  // namespace
@@ -68,7 +144,10 @@ GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t*
 GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
   GREEN_BOOKKEEPING();
   if (CondState* st = state(c)) {
-    if (!st->waiters.empty()) return EBUSY;
+    {
+      std::lock_guard<gd::SpinLock> hold(st->lock);
+      if (!st->waiters.empty()) return EBUSY;
+    }
     delete st;
     set_state(c, nullptr);
   }
@@ -76,32 +155,32 @@ GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
 }
 
 GREEN_HOOK(int, pthread_cond_wait, (pthread_cond_t* c, pthread_mutex_t* m)) {
-  GREEN_COOPERATE(pthread_cond_wait, c, m);
+  if (!ours()) return REAL(pthread_cond_wait)(c, m);
   return cond_wait(c, m, gd::kNoDeadline);
 }
 
 GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                                          const struct timespec* abstime)) {
-  GREEN_COOPERATE(pthread_cond_clockwait, c, m, clock, abstime);
+  if (!ours()) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
-  GREEN_COOPERATE(pthread_cond_timedwait, c, m, abstime);
+  if (!ours()) return REAL(pthread_cond_timedwait)(c, m, abstime);
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(cond_clock(c), abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_signal, (pthread_cond_t* c)) {
-  GREEN_COOPERATE(pthread_cond_signal, c);
-  if (CondState* st = state(c)) st->waiters.notify_one();
+  if (!ours()) return REAL(pthread_cond_signal)(c);
+  cond_notify(c, false);
   return 0;
 }
 
 GREEN_HOOK(int, pthread_cond_broadcast, (pthread_cond_t* c)) {
-  GREEN_COOPERATE(pthread_cond_broadcast, c);
-  if (CondState* st = state(c)) st->waiters.notify_all();
+  if (!ours()) return REAL(pthread_cond_broadcast)(c);
+  cond_notify(c, true);
   return 0;
 }

@@ -58,6 +58,9 @@ inline detail::Hub* green_context() noexcept {
 // with a TLS of its own: glibc code that walks its list of threads and treats THREAD_SELF
 // as the calling OS thread (fork's clean-up in the child, setuid's signalling of every
 // other thread) must find the descriptor it knows. errno is carried back.
+// In a fork() child (pthread_atfork's child handler; _Fork's hook, which runs none).
+void child_after_fork();
+
 template <class Call>
 auto on_os_thread_tcb(Call&& call) -> decltype(call()) {
   detail::Hub* hub = detail::Hub::current_if_exists();

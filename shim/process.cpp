@@ -1,7 +1,7 @@
 // Process hooks: waiting for children parks the greenlet, not the OS thread. fork keeps
-// its meaning (a forked child keeps the hub and the greenlets it inherited), but runs on
-// the OS thread's own TCB: glibc's clean-up in the child unlinks THREAD_SELF from its list
-// of threads, where a greenlet thread's TCB never was.
+// its POSIX meaning (the child has one thread, the one that forked: the others vanish, see
+// threads_after_fork), and runs on the OS thread's own TCB: glibc's clean-up in the child
+// unlinks THREAD_SELF from its list of threads, where a greenlet thread's TCB never was.
 //
 // waitpid for one child waits on a pidfd (pidfd_open, Linux 5.3+), which becomes readable
 // when the child ends; waits for any child poll with WNOHANG, backing off from 1 ms to
@@ -76,7 +76,9 @@ GREEN_HOOK(pid_t, fork, ()) {
 
 GREEN_HOOK(pid_t, _Fork, ()) {
   GREEN_BOOKKEEPING();
-  return on_os_thread_tcb([] { return REAL(_Fork)(); });
+  const pid_t pid = on_os_thread_tcb([] { return REAL(_Fork)(); });
+  if (pid == 0) child_after_fork();  // _Fork runs no atfork handler, ours included
+  return pid;
 }
 
 GREEN_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int options)) {

@@ -73,6 +73,9 @@ bool greenlet_thread_id(pthread_t t) noexcept;
 void forget_thread(GreenThread* t);
 // Called by a thread's run() as its last act: forgets it if detached, tells its waiters.
 void thread_finished(GreenThread* t);
+// In a fork() child: every greenlet thread but the caller vanishes (never runs again, its
+// ID names no thread); if the caller is a greenlet thread, the main thread vanishes too.
+void threads_after_fork();
 // Runs the key destructors of the calling context (key.cpp). A destructor may call
 // pthread_exit.
 void run_key_destructors();

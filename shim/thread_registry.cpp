@@ -1,7 +1,9 @@
 // The registry of greenlet threads (what a pthread_t names) and their cancellation: the
 // state behind the thread hooks of thread.cpp, which keep no state of their own.
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "thread.hpp"
 #include "thread_table.hpp"
@@ -17,6 +19,9 @@ struct Registry {
   gd::SpinLock mu;
   ThreadTable<GreenThread> threads;
   gd::WaitQueue exits;  // main greenlet's pthread_exit waits here for the last thread
+  // A fork child made by a greenlet thread: the main thread vanished, so the process ends
+  // with its last thread (exit(0), as glibc's last thread ends it).
+  bool main_vanished = false;
 };
 
 Registry& registry() {
@@ -64,7 +69,36 @@ pthread_t register_thread(const std::shared_ptr<GreenThread>& t) {
 
 void thread_finished(GreenThread* t) {
   if (t->detached) forget_thread(t);
-  registry().exits.notify_all();
+  Registry& r = registry();
+  r.exits.notify_all();
+  if (r.main_vanished) {
+    bool others = false;
+    {
+      std::lock_guard<gd::SpinLock> lock(r.mu);
+      r.threads.for_each([&](const GreenThread& o) { others = others || (&o != t && !o.dead()); });
+    }
+    if (!others) std::exit(0);
+  }
+}
+
+void threads_after_fork() {
+  Registry& r = registry();
+  r.mu.unlock();  // another OS thread of the parent may have held it
+  gd::Hub* hub = gd::Hub::current_if_exists();
+  const gd::GreenletImpl* self = hub != nullptr ? hub->running() : nullptr;
+  std::vector<GreenThread*> gone;
+  r.threads.for_each([&](const GreenThread& t) {
+    if (&t != self) gone.push_back(const_cast<GreenThread*>(&t));
+  });
+  std::vector<std::shared_ptr<GreenThread>> drop;  // freed outside the lock's scope
+  for (GreenThread* t : gone) {
+    if (t->hub() == hub) hub->vanish(t);
+    drop.push_back(r.threads.erase(id_of(t)));
+  }
+  if (self != nullptr && self->origin == gd::GreenletImpl::Origin::pthread) {
+    hub->vanish(hub->main_greenlet());
+    r.main_vanished = true;
+  }
 }
 
 gd::Wake wait_for_every_thread() noexcept {

@@ -381,3 +381,101 @@ TEST_F(CondTest, StdConditionVariableAnyWithASharedMutex) {
   EXPECT_EQ(cv.wait_for(lock, 80ms), std::cv_status::timeout);
   EXPECT_GE(sw.ms(), 75);
 }
+
+// --- a condition variable shared with real threads ------------------------------------
+// (jemalloc's background threads in Redis: real threads waiting for a greenlet's signal.)
+
+namespace {
+struct Shared {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+  int turn = 0;
+};
+}  // namespace
+
+TEST_F(CondTest, RealThreadWaitsForAThreadsSignal) {
+  static Shared s;
+  s.turn = 0;
+  constexpr int kRounds = 200;
+  // Ping-pong: the real thread waits for odd turns, the other thread for even ones.
+  pthread_t real = spawn_real([]() -> void* {
+    for (int i = 0; i < kRounds; ++i) {
+      ::pthread_mutex_lock(&s.m);
+      while (s.turn % 2 == 0) ::pthread_cond_wait(&s.c, &s.m);
+      ++s.turn;
+      ::pthread_cond_broadcast(&s.c);
+      ::pthread_mutex_unlock(&s.m);
+    }
+    return as_ptr(1);
+  });
+  pthread_t mine = spawn([]() -> void* {
+    for (int i = 0; i < kRounds; ++i) {
+      ::pthread_mutex_lock(&s.m);
+      while (s.turn % 2 == 1) ::pthread_cond_wait(&s.c, &s.m);
+      ++s.turn;
+      ::pthread_cond_broadcast(&s.c);
+      ::pthread_mutex_unlock(&s.m);
+    }
+    return as_ptr(2);
+  });
+  Stopwatch sw;
+  EXPECT_EQ(as_int(join(mine)), 2u);
+  EXPECT_EQ(as_int(join(real)), 1u);
+  EXPECT_EQ(s.turn, 2 * kRounds);
+  EXPECT_LT(sw.ms(), 5000);
+}
+
+TEST_F(CondTest, ThreadWaitsForARealThreadsSignal) {
+  static Shared s;
+  s.turn = 0;
+  pthread_t real = spawn_real([]() -> void* {
+    sleep_ms(50);
+    ::pthread_mutex_lock(&s.m);
+    s.turn = 1;
+    ::pthread_cond_signal(&s.c);
+    ::pthread_mutex_unlock(&s.m);
+    return nullptr;
+  });
+  Stopwatch sw;
+  ::pthread_mutex_lock(&s.m);
+  while (s.turn == 0) ::pthread_cond_wait(&s.c, &s.m);
+  ::pthread_mutex_unlock(&s.m);
+  EXPECT_LT(sw.ms(), 2000);
+  join(real);
+}
+
+// A real thread's timed wait times out; a broadcast wakes waiters of either kind.
+TEST_F(CondTest, RealThreadTimedwaitTimesOutAndBroadcastWakesEitherKind) {
+  static Shared s;
+  s.turn = 0;
+  static std::atomic<int> woke{0};
+  woke = 0;
+  pthread_t timed = spawn_real([]() -> void* {
+    ::pthread_mutex_lock(&s.m);
+    const timespec at = abs_in(CLOCK_REALTIME, 30);
+    const int rc = ::pthread_cond_timedwait(&s.c, &s.m, &at);
+    ::pthread_mutex_unlock(&s.m);
+    return as_ptr(static_cast<std::uintptr_t>(rc));
+  });
+  EXPECT_EQ(as_int(join(timed)), static_cast<std::uintptr_t>(ETIMEDOUT));
+  auto waiter = [](int) -> Body {
+    return []() -> void* {
+      ::pthread_mutex_lock(&s.m);
+      const int my_turn = s.turn;
+      while (s.turn == my_turn) ::pthread_cond_wait(&s.c, &s.m);
+      woke.fetch_add(1);
+      ::pthread_mutex_unlock(&s.m);
+      return nullptr;
+    };
+  };
+  pthread_t a = spawn_real(waiter(0));
+  pthread_t b = spawn(waiter(1));
+  sleep_ms(50);
+  ::pthread_mutex_lock(&s.m);
+  ++s.turn;
+  ::pthread_cond_broadcast(&s.c);
+  ::pthread_mutex_unlock(&s.m);
+  join(a);
+  join(b);
+  EXPECT_EQ(woke.load(), 2);
+}

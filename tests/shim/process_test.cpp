@@ -1,6 +1,7 @@
-// Waiting for children (shim/process.cpp) as a plain program sees it: waitpid, wait and
-// waitid return the child's status; under the shim the wait parks one thread while the
-// others run; a handler without SA_RESTART interrupts it with EINTR; WNOHANG never waits.
+// Children (shim/process.cpp) as a plain program sees them: waitpid, wait and waitid
+// return the child's status; under the shim the wait parks one thread while the others
+// run; a handler without SA_RESTART interrupts it with EINTR; WNOHANG never waits. A
+// child of fork() runs only the thread that forked, whichever it was.
 #include <atomic>
 
 #include "support.hpp"
@@ -117,3 +118,148 @@ TEST_F(ProcessTest, AHandlerWithSaRestartLetsWaitpidGoOn) {
 }
 
 }  // namespace
+
+namespace {
+
+// Who ran where: each thread writes {its process, its tag} records into one pipe.
+struct Record {
+  pid_t pid;
+  char tag;
+};
+int record_fd = -1;
+void record(char tag) {
+  const Record r{::getpid(), tag};
+  (void)!::write(record_fd, &r, sizeof r);
+}
+int count(const std::vector<Record>& rs, pid_t pid, char tag) {
+  int n = 0;
+  for (const Record& r : rs) n += r.pid == pid && r.tag == tag;
+  return n;
+}
+std::vector<Record> drain(int fd) {
+  std::vector<Record> out;
+  Record r;
+  while (::read(fd, &r, sizeof r) == static_cast<ssize_t>(sizeof r)) out.push_back(r);
+  return out;
+}
+
+// A thread that records 'T' every 5 ms until stopped.
+struct Ticker {
+  std::atomic<bool> stop{false};
+  Peer peer{[this] {
+    while (!stop) {
+      record('T');
+      sleep_ms(5);
+    }
+  }};
+  ~Ticker() {
+    stop = true;
+    peer.join();
+  }
+};
+
+}  // namespace
+
+// fork() in a thread other than main: the child is that thread alone. Main, parked in
+// pthread_join in the parent's image, never runs there; when the thread returns, the
+// child ends with status 0, as a process does when its last thread ends.
+TEST_F(ProcessTest, ForkFromAThreadLeavesOnlyThatThreadInTheChild) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  record_fd = fds[1];
+  const pid_t parent = ::getpid();
+  pid_t child = -1;
+  {
+    Ticker ticker;
+    sleep_ms(20);
+    std::fflush(nullptr);
+    pthread_t forker;
+    ASSERT_EQ(::pthread_create(&forker, nullptr, [](void*) -> void* {
+                const pid_t pid = ::fork();
+                if (pid != 0) return reinterpret_cast<void*>(static_cast<intptr_t>(pid));
+                sleep_ms(100);  // the ticker would record meanwhile, had it survived
+                record('F');
+                return nullptr;  // the child's last thread ends
+              }, nullptr), 0);
+    void* v = nullptr;
+    ASSERT_EQ(::pthread_join(forker, &v), 0);
+    if (::getpid() != parent) {  // main must not run in the child
+      record('M');
+      ::_exit(3);
+    }
+    child = static_cast<pid_t>(reinterpret_cast<intptr_t>(v));
+    ASSERT_GT(child, 0);
+    int status = -1;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  const std::vector<Record> rs = drain(fds[0]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_GT(count(rs, parent, 'T'), 5) << "the parent's ticker ran";
+  EXPECT_EQ(count(rs, child, 'T'), 0) << "the ticker thread must not exist in the child";
+  EXPECT_EQ(count(rs, child, 'F'), 1);
+  EXPECT_EQ(count(rs, child, 'M'), 0) << "main must not exist in the child";
+}
+
+// fork() in main while another thread runs: the child has main alone, which can still make
+// and join threads of its own.
+TEST_F(ProcessTest, ForkFromMainLeavesTheOtherThreadsBehind) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  record_fd = fds[1];
+  pid_t child = -1;
+  {
+    Ticker ticker;
+    sleep_ms(20);
+    std::fflush(nullptr);
+    child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      sleep_ms(100);
+      pthread_t t;
+      int ok = ::pthread_create(&t, nullptr, [](void*) -> void* {
+        record('N');
+        return nullptr;
+      }, nullptr) == 0;
+      ok = ok && ::pthread_join(t, nullptr) == 0;
+      ::_exit(ok ? 0 : 4);  // not the Ticker's destructor: its thread is not here
+    }
+    int status = -1;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  const std::vector<Record> rs = drain(fds[0]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_EQ(count(rs, child, 'T'), 0) << "the ticker thread must not exist in the child";
+  EXPECT_EQ(count(rs, child, 'N'), 1);
+}
+
+// _Fork (async-signal-safe, runs no atfork handler) gives the child one thread too.
+TEST_F(ProcessTest, UnderscoreForkLeavesTheOtherThreadsBehind) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  record_fd = fds[1];
+  pid_t child = -1;
+  {
+    Ticker ticker;
+    sleep_ms(20);
+    std::fflush(nullptr);
+    child = ::_Fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      sleep_ms(100);
+      record('C');
+      ::_exit(0);
+    }
+    int status = -1;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  const std::vector<Record> rs = drain(fds[0]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_EQ(count(rs, child, 'T'), 0) << "the ticker thread must not exist in the child";
+  EXPECT_EQ(count(rs, child, 'C'), 1);
+}

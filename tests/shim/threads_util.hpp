@@ -14,6 +14,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include "common.hpp"
@@ -129,6 +130,27 @@ inline pthread_t spawn(Body body, const pthread_attr_t* attr = nullptr) {
   auto* heap = new Body(std::move(body));
   pthread_t t{};
   const int r = ::pthread_create(&t, attr, &run_body, heap);
+  if (r != 0) {
+    delete heap;
+    ADD_FAILURE() << "pthread_create: " << std::strerror(r);
+  }
+  return t;
+}
+
+// A thread made as a library that looks past interposition makes one (jemalloc's
+// background threads): with libc's own pthread_create, so under the shim it stays a real
+// OS thread. Joined with plain pthread_join.
+inline pthread_t spawn_real(Body body) {
+  using Create = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+  void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  auto create = libc != nullptr ? reinterpret_cast<Create>(::dlsym(libc, "pthread_create")) : nullptr;
+  if (create == nullptr) {
+    ADD_FAILURE() << "libc's pthread_create not found";
+    return pthread_t{};
+  }
+  auto* heap = new Body(std::move(body));
+  pthread_t t{};
+  const int r = create(&t, nullptr, &run_body, heap);
   if (r != 0) {
     delete heap;
     ADD_FAILURE() << "pthread_create: " << std::strerror(r);

@@ -55,6 +55,9 @@ enum class Eintr : std::uint8_t { never, always, unless_restart };
 struct ParkPolicy {
   bool interruptible = true;   // a pending kill, Timeout or cancel (Wake::interrupted)
   Eintr eintr = Eintr::never;  // a signal handler's run (Wake::signaled)
+  // Another OS thread may end it (a real thread's wake): the loop does not count the
+  // greenlet as blocked forever meanwhile (no Wake::loop_exit).
+  bool remote = false;
 };
 // A mutex lock, a barrier, a join in a destructor: POSIX allows no interruption there; a
 // pending kill or cancel waits for the next blocking call.
@@ -85,13 +88,15 @@ class SpinLock {
 };
 
 struct Waiter {
-  GreenletImpl* g = nullptr;
+  GreenletImpl* g = nullptr;  // nullptr: a thread that is no greenlet, asleep on `woken`
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;
+  std::uint32_t woken = 0;    // a futex word, set to 1 by the wake of such a thread
 };
 
-// Intrusive FIFO of parked greenlets; Waiters live on the parked greenlets' stacks.
+// Intrusive FIFO of parked greenlets (and of sleeping threads that are no greenlets, on
+// queues that both share); Waiters live on the waiters' stacks.
 class WaitQueue {
  public:
   WaitQueue() = default;
@@ -123,7 +128,14 @@ Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy = {},
 // Same, for a queue that `lock` guards (held on entry and again on return): the lock is
 // released only once the greenlet counts as parked, so that a waker on another OS thread
 // that takes it cannot miss the wait.
-Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock) noexcept;
+// `then`, if given, runs once the waiter is queued, before `lock` is released.
+Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock, ParkPolicy policy = {},
+                    const AfterEnqueue* then = nullptr) noexcept;
+// The same wait for a thread that is no greenlet (a real thread that shares the queue's
+// object with greenlets): it sleeps in the kernel, on its Waiter's futex word, until
+// notified (Wake::notified) or `deadline` (Wake::timed_out). If `then` fails, Wake::none.
+Wake wait_on_locked_os_thread(WaitQueue& q, Deadline deadline, SpinLock& lock,
+                              const AfterEnqueue* then = nullptr) noexcept;
 
 // Throws what a wake reason means for API callers (the pending kill/Timeout exception,
 // LoopExit); returns for the others.

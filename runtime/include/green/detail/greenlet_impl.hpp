@@ -35,7 +35,8 @@ struct StackArea {
 
 class GreenletImpl {
  public:
-  enum class State : std::uint8_t { created, ready, running, parked, dead };
+  // vanished: another thread of the parent in a fork() child, which never runs again.
+  enum class State : std::uint8_t { created, ready, running, parked, dead, vanished };
 
   GreenletImpl() noexcept;
   virtual ~GreenletImpl();
@@ -102,6 +103,7 @@ class GreenletImpl {
   // Whether it has a TLS of its own (a greenlet thread), not its hub's.
   bool owns_tls() const noexcept { return own_tls_; }
   bool parked() const noexcept { return state_ == State::parked; }
+  bool vanished() const noexcept { return state_ == State::vanished; }
   // The hub it runs on (nullptr before spawn).
   Hub* hub() const noexcept { return hub_; }
   // How a signal handler interrupts the wait it is parked in (its park's ParkPolicy).
