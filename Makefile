@@ -25,9 +25,9 @@ CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
 # on every switch, and a preloaded library drags no Boost .so into the program.
 LIBS     := -lev -Wl,-Bstatic -lboost_context -Wl,-Bdynamic -Wl,--exclude-libs,ALL -ldl -pthread
 
-# ripgrep and mariadb-server: third-party threaded programs the tests run under the shim
-# (tests/programs/rust_test, mariadb_test).
-DEB_PKGS := libev-dev libboost-context-dev libgtest-dev ripgrep mariadb-server
+# ripgrep, mariadb-server and redis-server (+ redis-tools: redis-cli, redis-benchmark):
+# third-party threaded programs the tests run under the shim (tests/programs/).
+DEB_PKGS := libev-dev libboost-context-dev libgtest-dev ripgrep mariadb-server redis-server redis-tools
 DEPS_OK  := $(BUILD)/.deps-ok
 
 LIB      := $(BUILD)/libgreenshim.so

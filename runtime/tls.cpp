@@ -196,6 +196,7 @@ struct Probe {
   char* stack_top = nullptr;  // of the stack the probe thread was given
   void* scratch = nullptr;    // room for two Snapshots
   std::ptrdiff_t tid_hint = 0;  // from libc's debugger descriptor, if it has one
+  bool glibc_malloc = true;     // malloc is libc's own, not a replacement (jemalloc…)
   const char* creator_tp = nullptr;
   int creator_tid = 0;
   const char* malloc_note = nullptr;  // why malloc's words are not shared with the hub
@@ -229,6 +230,24 @@ std::ptrdiff_t find_cleanup_buf(const char* tp, std::size_t tcb_size) {
   void* now;
   std::memcpy(&now, tp + found, sizeof now);
   return now == buf.__pad[0] ? found : 0;  // __pad[0]: glibc keeps the previous buffer there
+}
+
+// Messages for unknown error and signal numbers are formatted into buffers that libc
+// allocates once per thread and frees at its exit: which words of its TLS hold them.
+void* note_lazy_buffers(Probe* r, char* tp, const Module& libc) {
+  auto* snaps = static_cast<Snapshot*>(r->scratch);
+  Snapshot& before = snaps[0];
+  Snapshot& after = snaps[1];
+  auto note_buffer = [&](const char* (*call)()) {
+    snapshot(before, tp, libc, r->tcb_size);
+    const char* message = call();
+    snapshot(after, tp, libc, r->tcb_size);
+    const Changes c = newly_set(before, after, reinterpret_cast<std::uintptr_t>(message));
+    if (c.n == 1) r->lazy_buffers.push_back(c.offsets[0]);
+  };
+  note_buffer([]() -> const char* { return strerror(0x7fffff); });
+  note_buffer([]() -> const char* { return strsignal(SIGRTMIN + 1); });
+  return nullptr;
 }
 
 // Runs on a fresh real thread, on a stack of ours, before anything on it called malloc.
@@ -276,8 +295,9 @@ void* probe_thread(void* arg) {
     return nullptr;
   }
   // glibc's malloc sets two words on a thread's first call: its cache, which points at 640
-  // zero bytes, and its arena. One word: the cache is off (tunables). None: malloc is not
-  // glibc's (a replacement allocator keeps its own per-thread state, in the thread's TLS).
+  // zero bytes, and its arena. One word: the cache is off (tunables). A replacement
+  // allocator keeps its own per-thread state, in the thread's TLS: nothing to learn.
+  if (!r->glibc_malloc) return note_lazy_buffers(r, tp, libc);
   auto* snaps = static_cast<Snapshot*>(r->scratch);
   Snapshot& before = snaps[0];
   Snapshot& after = snaps[1];
@@ -304,24 +324,15 @@ void* probe_thread(void* arg) {
     r->malloc_note = "malloc's first call set more than its cache and arena";
   }
   std::free(p);
-  // Messages for unknown error and signal numbers are formatted into buffers that libc
-  // allocates once per thread and frees at its exit.
-  auto note_buffer = [&](const char* (*call)()) {
-    snapshot(before, tp, libc, r->tcb_size);
-    const char* message = call();
-    snapshot(after, tp, libc, r->tcb_size);
-    const Changes c = newly_set(before, after, reinterpret_cast<std::uintptr_t>(message));
-    if (c.n == 1) r->lazy_buffers.push_back(c.offsets[0]);
-  };
-  note_buffer([]() -> const char* { return strerror(0x7fffff); });
-  note_buffer([]() -> const char* { return strsignal(SIGRTMIN + 1); });
-  return nullptr;
+  return note_lazy_buffers(r, tp, libc);
 }
 
 // Runs the probe on a real thread of its own, with the hooks off and every signal blocked.
 Probe probe(std::size_t static_size, std::ptrdiff_t tid_hint) {
   Probe r;
   r.tid_hint = tid_hint;
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  r.glibc_malloc = libc != nullptr && dlsym(libc, "malloc") == dlsym(RTLD_DEFAULT, "malloc");
   r.creator_tp = static_cast<const char*>(current());
   r.creator_tid = static_cast<int>(syscall(SYS_gettid));
   // Room for the thread's static TLS, which glibc takes from the stack it is given.

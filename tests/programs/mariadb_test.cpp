@@ -25,26 +25,11 @@
 
 #include "shell.hpp"
 
+using programs_test::free_port;
 using programs_test::Ran;
 using programs_test::run;
 
 namespace {
-
-// A loopback port nobody listens on now.
-int free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(s);
-    return -1;
-  }
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
 constexpr int kConnections = 64;
 constexpr int kTransactions = 80;  // per connection

@@ -1,5 +1,10 @@
-// What the third-party program tests share: a command run through the shell.
+// What the third-party program tests share: a command run through the shell, a free port.
 #pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -21,6 +26,22 @@ inline Ran run(const std::string& cmd) {
   while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
   r.status = pclose(p);
   return r;
+}
+
+// A loopback port nobody listens on now.
+inline int free_port() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(s);
+    return -1;
+  }
+  ::close(s);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace programs_test
