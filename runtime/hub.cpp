@@ -147,6 +147,7 @@ Hub::~Hub() {
   locals_.clear();
   stacks_.release(hub_g_->stack_);
   hub_g_->stack_ = {};
+  futexes_close();
   ev_loop_destroy(loop_);
 }
 

@@ -219,6 +219,13 @@ class GREEN_EXPORT Hub {
   // Offload workers do not survive fork(): forget them (called in the child).
   static void offload_after_fork() noexcept;
 
+  // Parks until a FUTEX_WAKE on `addr` from any thread or process, the deadline, or what
+  // `policy` lets end it; `shared`: a futex of shared memory (a process-shared object).
+  // Returns at once (notified) if *addr != expected. Wake::none where the kernel cannot do
+  // it (no io_uring futex waits, before Linux 6.7): the caller polls instead.
+  Wake futex_wait(std::uint32_t* addr, std::uint32_t expected, bool shared, Deadline deadline,
+                  ParkPolicy policy = {}) noexcept;
+
   // Parks until kick() (from any thread, or a signal handler) or the deadline: for waits
   // on state that something outside the hub may change (a semaphore posted from a signal
   // handler, a futex woken by a real thread). Callers re-check their condition.
@@ -289,6 +296,10 @@ class GREEN_EXPORT Hub {
   NetPoll* netpoll_ = nullptr;
   struct Remote;
   Remote* remote_ = nullptr;      // never freed: other threads may post to it at any time
+  struct Futexes;
+  Futexes* futexes_ = nullptr;    // the io_uring of futex_wait(), made at first use
+  bool futexes_ready() noexcept;
+  void futexes_close() noexcept;
   bool wake_here(GreenletImpl* g, Wake why) noexcept;
   void post(GreenletImpl* g, Wake why) noexcept;
   void drain_remote() noexcept;

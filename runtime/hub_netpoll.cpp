@@ -126,6 +126,7 @@ void Hub::after_fork() noexcept {
   os_tid_ = static_cast<int>(gettid());
   tls::after_fork(tp_);
   ev_loop_fork(loop_);
+  futexes_close();  // the parent's ring, with the vanished threads' waits; a new one at next use
   if (netpoll_ != nullptr) {
     ev_io_stop(loop_, &netpoll_->watcher);
     ev_ref(loop_);  // undo the unref of netpoll_register

@@ -53,13 +53,6 @@ CondState* made_state(pthread_cond_t* c) {
 clockid_t cond_clock(pthread_cond_t* c) { return static_cast<clockid_t>(c->__data.__g1_start.__value64); }
 void set_cond_clock(pthread_cond_t* c, clockid_t k) { c->__data.__g1_start.__value64 = static_cast<unsigned>(k); }
 
-// Whether the calling context uses the shim's condition variables: hooks active, and not
-// the runtime's own calls. Greenlets park; any other thread sleeps in the kernel.
-bool ours() {
-  ensure_real();
-  return hooks_active && gd::tls_no_hooks == 0;
-}
-
 int cond_wait_green(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   if (!green_mutex(m)) return EINVAL;
   CondState* st = made_state(c);
@@ -155,32 +148,32 @@ GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
 }
 
 GREEN_HOOK(int, pthread_cond_wait, (pthread_cond_t* c, pthread_mutex_t* m)) {
-  if (!ours()) return REAL(pthread_cond_wait)(c, m);
+  if (!sync_objects_ours()) return REAL(pthread_cond_wait)(c, m);
   return cond_wait(c, m, gd::kNoDeadline);
 }
 
 GREEN_HOOK(int, pthread_cond_clockwait, (pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                                          const struct timespec* abstime)) {
-  if (!ours()) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
+  if (!sync_objects_ours()) return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(clock, abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_timedwait, (pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime)) {
-  if (!ours()) return REAL(pthread_cond_timedwait)(c, m, abstime);
+  if (!sync_objects_ours()) return REAL(pthread_cond_timedwait)(c, m, abstime);
   if (!valid_timespec(*abstime)) return EINVAL;
   return cond_wait(c, m, abs_deadline(cond_clock(c), abstime));
 }
 
 GREEN_HOOK(int, pthread_cond_signal, (pthread_cond_t* c)) {
-  if (!ours()) return REAL(pthread_cond_signal)(c);
+  if (!sync_objects_ours()) return REAL(pthread_cond_signal)(c);
   cond_notify(c, false);
   return 0;
 }
 
 GREEN_HOOK(int, pthread_cond_broadcast, (pthread_cond_t* c)) {
-  if (!ours()) return REAL(pthread_cond_broadcast)(c);
+  if (!sync_objects_ours()) return REAL(pthread_cond_broadcast)(c);
   cond_notify(c, true);
   return 0;
 }

@@ -49,6 +49,14 @@ inline detail::Hub* green_context() noexcept {
   return h;
 }
 
+// Whether the shim's synchronisation objects serve the caller: hooks active, and not the
+// runtime's own calls. Unlike green_context(), true on real threads too: an object that
+// greenlets and real threads share must be one object to both (cond.cpp, rwlock.cpp).
+inline bool sync_objects_ours() noexcept {
+  if (__builtin_expect(!real_resolved, 0)) resolve_real();
+  return hooks_active && detail::tls_no_hooks == 0;
+}
+
 // errno, read where the compiler cannot reuse an address it computed under another thread
 // pointer (__errno_location is declared const).
 [[gnu::noipa]] inline int current_errno() noexcept { return errno; }

@@ -21,8 +21,8 @@ namespace {
 
 constexpr int kKindMask = 3;          // PTHREAD_MUTEX_KIND_MASK_NP in glibc
 constexpr int kPsharedBit = 128;      // PTHREAD_MUTEX_PSHARED_BIT in glibc
-// How long a greenlet waits before re-trying a mutex that a real thread holds: glibc's
-// unlock wakes only futex sleepers, never the hub.
+// Where the kernel cannot wait on a futex for the hub (Hub::futex_wait), how long a
+// greenlet waits before re-trying a mutex that a real thread or another process holds.
 constexpr std::int64_t kRealOwnerPollNs = 200000;
 
 std::atomic_ref<int> lock_word(pthread_mutex_t* m) { return std::atomic_ref<int>(m->__data.__lock); }
@@ -38,9 +38,17 @@ void set_queue(pthread_mutex_t* m, gd::WaitQueue* q) {
 int os_tid() { return gd::Hub::current().os_tid(); }
 
 void take(pthread_mutex_t* m, gd::GreenletImpl* me) {
-  if ((m->__data.__kind & kPsharedBit) == 0) set_owner(m, me);
+  set_owner(m, me);
   m->__data.__owner = os_tid();
   m->__data.__count = 1;
+}
+
+// Whether the calling greenlet holds it. The greenlet field alone could be stale (a real
+// thread or, process-shared, another process locked it since through glibc, which leaves
+// the field be) or another process's: it counts only with the holder's kernel thread ID,
+// which no other process or real thread shares with this hub.
+bool held_by(pthread_mutex_t* m, gd::GreenletImpl* me) {
+  return m->__data.__owner == os_tid() && owner(m) == me;
 }
 
 }  // namespace
@@ -53,10 +61,8 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
   gd::Hub& hub = gd::Hub::current();
   gd::GreenletImpl* me = hub.running();
   const int type = m->__data.__kind & kKindMask;
-  // A process-shared mutex may be held in another process: its owner field would be a
-  // pointer from another address space, so it is never read; waiters poll.
   const bool pshared = (m->__data.__kind & kPsharedBit) != 0;
-  if (!pshared && owner(m) == me) {
+  if (held_by(m, me)) {
     if (type == PTHREAD_MUTEX_RECURSIVE) {
       if (m->__data.__count == ~0u) return EAGAIN;
       ++m->__data.__count;
@@ -65,16 +71,21 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
     if (try_only) return EBUSY;  // glibc: EBUSY for an errorcheck trylock by the owner too
     if (type == PTHREAD_MUTEX_ERRORCHECK) return EDEADLK;
   }
+  // Once it slept on the kernel's futex, it takes the lock as 2 (locked, maybe sleepers),
+  // as glibc's waiters do: others may still sleep there, and only a 2 makes the unlock
+  // wake one.
+  bool slept = false;
   for (;;) {
     int expected = 0;
-    if (lock_word(m).compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+    if (slept ? lock_word(m).exchange(2, std::memory_order_acquire) == 0
+              : lock_word(m).compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
       take(m, me);
       return 0;
     }
     if (try_only) return EBUSY;
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return ETIMEDOUT;
     gd::Wake w;
-    if (!pshared && owner(m) != nullptr) {
+    if (!pshared && owner(m) != nullptr && m->__data.__owner == os_tid()) {
       // Held by a greenlet: its unlock wakes one waiter, which tries again (no hand-off:
       // a handed-over mutex would stay locked until its new owner runs, and std::lock's
       // try-and-back-off over several mutexes could then livelock).
@@ -82,15 +93,20 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
       w = gd::wait_on_nothrow(*queue(m), deadline, gd::kUninterruptible);
       if (w == gd::Wake::notified) continue;
     } else {
-      // A real thread holds it: tell its unlock there may be sleepers (as glibc does),
-      // then look again a little later.
+      // A real thread or another process holds it: tell its unlock there may be sleepers
+      // (as glibc does), then sleep on the kernel's futex as glibc's waiters do.
       if (lock_word(m).exchange(2, std::memory_order_acquire) == 0) {
         take(m, me);  // freed meanwhile: ours now, marked as possibly contended
         return 0;
       }
-      const gd::Deadline poll = gd::now_ns() + kRealOwnerPollNs;
-      w = hub.park(deadline < poll ? deadline : poll, gd::kUninterruptible);
-      if (w == gd::Wake::timed_out) continue;
+      auto* word = reinterpret_cast<std::uint32_t*>(&m->__data.__lock);
+      slept = true;
+      w = hub.futex_wait(word, 2, pshared, deadline, {false, gd::Eintr::never, true});
+      if (w == gd::Wake::none) {
+        const gd::Deadline poll = gd::now_ns() + kRealOwnerPollNs;
+        w = hub.park(deadline < poll ? deadline : poll, gd::kUninterruptible);
+      }
+      if (w == gd::Wake::timed_out || w == gd::Wake::notified) continue;  // the deadline: above
     }
     if (w == gd::Wake::loop_exit) return EDEADLK;
   }
@@ -100,12 +116,12 @@ int mutex_unlock(pthread_mutex_t* m) {
   gd::GreenletImpl* me = gd::Hub::current().running();
   const int type = m->__data.__kind & kKindMask;
   const bool pshared = (m->__data.__kind & kPsharedBit) != 0;
-  if (pshared ? m->__data.__owner != os_tid() : owner(m) != me) {
+  if (!held_by(m, me)) {
     if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) return EPERM;
     if (lock_word(m).load(std::memory_order_relaxed) == 0) return 0;  // glibc does not check
   }
   if (type == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0) return 0;
-  if (!pshared) set_owner(m, nullptr);
+  set_owner(m, nullptr);
   m->__data.__owner = 0;
   m->__data.__count = 0;
   if (lock_word(m).exchange(0, std::memory_order_release) == 2) {

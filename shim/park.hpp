@@ -54,6 +54,15 @@ inline int wake_errno(detail::Wake w, int on_timeout) {
   return EINTR;
 }
 
+// Waits on `q`, whose object `lock` guards (held on entry and again on return), as whatever
+// the caller is: a greenlet parks with `policy`; any other thread sleeps in the kernel
+// until notified or the deadline (Waiter::woken).
+inline detail::Wake wait_locked(detail::WaitQueue& q, detail::Deadline deadline, detail::SpinLock& lock,
+                                detail::ParkPolicy policy, const detail::AfterEnqueue* then = nullptr) {
+  if (green_context() != nullptr) return detail::wait_on_locked(q, deadline, lock, policy, then);
+  return detail::wait_on_locked_os_thread(q, deadline, lock, then);
+}
+
 // Parks until `deadline`. Returns 0, or -1 with errno EINTR if interrupted (a pending
 // C++ exception from the API is thrown instead).
 int park_until(detail::Hub* hub, detail::Deadline deadline);

@@ -1,8 +1,12 @@
 // shim/mutex.cpp, as a plain POSIX program: normal, recursive and error-checking mutexes
 // (static initializers and attributes), trylock, timedlock/clocklock and their errors,
 // a mutex held across a blocking read(), the kinds the shim leaves to glibc (robust,
-// process-shared, priority-inheritance), and std::mutex & co. Runs without the shim and
+// process-shared, priority-inheritance), process-shared mutexes' owner (relocks) and
+// across processes, and std::mutex & co. Runs without the shim and
 // under LD_PRELOAD, where every thread is a greenlet of the main OS thread.
+#include <sys/mman.h>
+#include <sys/wait.h>
+
 #include <atomic>
 #include <mutex>
 #include <vector>
@@ -502,4 +506,79 @@ TEST_F(MutexTest, StdTimedMutexTryLockForTimesOut) {
   EXPECT_TRUE(m.try_lock_for(5s));
   m.unlock();
   join(t);
+}
+
+// A process-shared mutex knows its owner as any other: a recursive one relocks, an
+// error-checking one reports the relock and an unlock by another thread.
+TEST_F(MutexTest, ProcessSharedMutexKnowsItsOwner) {
+  pthread_mutex_t rec, chk;
+  init_with(&rec, [](pthread_mutexattr_t* a) {
+    ::pthread_mutexattr_setpshared(a, PTHREAD_PROCESS_SHARED);
+    ::pthread_mutexattr_settype(a, PTHREAD_MUTEX_RECURSIVE);
+  });
+  init_with(&chk, [](pthread_mutexattr_t* a) {
+    ::pthread_mutexattr_setpshared(a, PTHREAD_PROCESS_SHARED);
+    ::pthread_mutexattr_settype(a, PTHREAD_MUTEX_ERRORCHECK);
+  });
+  ASSERT_EQ(::pthread_mutex_lock(&rec), 0);
+  EXPECT_EQ(::pthread_mutex_lock(&rec), 0);
+  EXPECT_EQ(::pthread_mutex_trylock(&rec), 0);
+  ASSERT_EQ(::pthread_mutex_lock(&chk), 0);
+  EXPECT_EQ(::pthread_mutex_lock(&chk), EDEADLK);
+  pthread_t other = spawn([&]() -> void* {
+    const int busy = ::pthread_mutex_trylock(&rec);
+    const int perm = ::pthread_mutex_unlock(&chk);
+    return as_ptr(busy == EBUSY && perm == EPERM ? 1 : 0);
+  });
+  EXPECT_EQ(as_int(join(other)), 1u) << "another thread must find both held, and not its own";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(::pthread_mutex_unlock(&rec), 0);
+  EXPECT_EQ(::pthread_mutex_unlock(&rec), EPERM);
+  EXPECT_EQ(::pthread_mutex_unlock(&chk), 0);
+  EXPECT_EQ(::pthread_mutex_destroy(&rec), 0);
+  EXPECT_EQ(::pthread_mutex_destroy(&chk), 0);
+}
+
+// A process-shared mutex in shared memory, held by a child process for 150 ms: the lock
+// waits for the child's unlock while the other threads run.
+TEST_F(MutexTest, ProcessSharedMutexHeldByAnotherProcess) {
+  void* mem = ::mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* m = static_cast<pthread_mutex_t*>(mem);
+  init_with(m, [](pthread_mutexattr_t* a) { ::pthread_mutexattr_setpshared(a, PTHREAD_PROCESS_SHARED); });
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::pthread_mutex_lock(m);
+    (void)!::write(ready[1], "x", 1);
+    ::usleep(150 * 1000);
+    ::pthread_mutex_unlock(m);
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  std::atomic<int> ticks{0};
+  std::atomic<bool> stop{false};
+  pthread_t ticker = spawn([&]() -> void* {
+    while (!stop) {
+      sleep_ms(5);
+      ++ticks;
+    }
+    return nullptr;
+  });
+  Stopwatch sw;
+  EXPECT_EQ(::pthread_mutex_lock(m), 0);
+  EXPECT_GE(sw.ms(), 80) << "the lock did not wait for the other process";
+  EXPECT_LT(sw.ms(), 3000);
+  EXPECT_EQ(::pthread_mutex_unlock(m), 0);
+  stop = true;
+  join(ticker);
+  EXPECT_GE(ticks.load(), 5) << "the other thread did not run during the wait";
+  ::waitpid(pid, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ::pthread_mutex_destroy(m);
+  ::munmap(mem, sizeof(pthread_mutex_t));
 }

@@ -1,6 +1,7 @@
 // shim/rwlock.cpp, as a plain POSIX program: many readers hold an rwlock at once, a
 // writer holds it alone, the try/timed/clock forms fail as POSIX says (EBUSY, ETIMEDOUT,
-// EDEADLK, EINVAL), and std::shared_mutex / std::shared_timed_mutex work on top. Runs
+// EDEADLK, EINVAL), std::shared_mutex / std::shared_timed_mutex work on top, and an
+// rwlock shared with real threads (made past interposition) excludes across both kinds. Runs
 // without the shim and under LD_PRELOAD, where every thread is a greenlet of the main
 // OS thread.
 #include <atomic>
@@ -320,4 +321,59 @@ TEST_F(RwlockTest, StdSharedTimedMutexTimesOut) {
   EXPECT_TRUE(m.try_lock_for(5s));
   m.unlock();
   join(t);
+}
+
+// Writers of both kinds bump a plain counter under the write lock, readers of both kinds
+// check that it never moves while they read.
+TEST_F(RwlockTest, SharedWithRealThreadsItExcludesAcrossBoth) {
+  static pthread_rwlock_t l = PTHREAD_RWLOCK_INITIALIZER;
+  static long counter;
+  static std::atomic<int> torn;
+  counter = 0;
+  torn = 0;
+  constexpr int kRounds = 200;
+  auto writer = []() -> void* {
+    for (int i = 0; i < kRounds; ++i) {
+      if (::pthread_rwlock_wrlock(&l) != 0) return as_ptr(1);
+      const long before = counter;
+      if (i % 16 == 0) sleep_ms(1);  // invites the others in, were exclusion broken
+      counter = before + 1;
+      ::pthread_rwlock_unlock(&l);
+    }
+    return nullptr;
+  };
+  auto reader = []() -> void* {
+    for (int i = 0; i < kRounds; ++i) {
+      if (::pthread_rwlock_rdlock(&l) != 0) return as_ptr(1);
+      const long seen = counter;
+      if (i % 16 == 0) sleep_ms(1);
+      if (counter != seen) torn.fetch_add(1);
+      ::pthread_rwlock_unlock(&l);
+    }
+    return nullptr;
+  };
+  std::vector<pthread_t> ts = {spawn_real(writer), spawn(writer), spawn_real(reader), spawn(reader)};
+  for (pthread_t t : ts) EXPECT_EQ(join(t), nullptr);
+  EXPECT_EQ(counter, 2L * kRounds) << "two writers were inside at once";
+  EXPECT_EQ(torn.load(), 0) << "a writer got in while a reader read";
+}
+
+// A real thread's write lock holds a thread's read lock back until released.
+TEST_F(RwlockTest, RealThreadsWriteLockHoldsReadersBack) {
+  static pthread_rwlock_t l = PTHREAD_RWLOCK_INITIALIZER;
+  static std::atomic<bool> held{false};
+  held = false;
+  pthread_t real = spawn_real([]() -> void* {
+    ::pthread_rwlock_wrlock(&l);
+    held = true;
+    sleep_ms(100);
+    ::pthread_rwlock_unlock(&l);
+    return nullptr;
+  });
+  ASSERT_TRUE(wait_until([] { return held.load(); }));
+  Stopwatch sw;
+  EXPECT_EQ(::pthread_rwlock_rdlock(&l), 0);
+  EXPECT_GE(sw.ms(), 50) << "the read lock did not wait for the real thread's write lock";
+  EXPECT_EQ(::pthread_rwlock_unlock(&l), 0);
+  join(real);
 }

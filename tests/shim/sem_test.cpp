@@ -1,10 +1,15 @@
 // shim/sem.cpp, as a plain POSIX program: unnamed semaphores — sem_wait/sem_post across
 // threads, sem_trywait (EAGAIN), sem_timedwait/sem_clockwait (ETIMEDOUT, EINVAL),
 // sem_getvalue, EOVERFLOW, cancellation in sem_wait, and a semaphore bounding how many
-// threads work at once. Runs without the shim and under LD_PRELOAD, where every thread is
+// threads work at once; process-shared and named semaphores posted by another process
+// while other threads run; EINTR when a handler interrupts a wait nothing else can end. Runs without the shim and under LD_PRELOAD, where every thread is
 // a greenlet of the main OS thread.
+#include <fcntl.h>
 #include <limits.h>
 #include <semaphore.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <vector>
@@ -199,4 +204,103 @@ TEST_F(SemTest, CancelThreadBlockedInSemWait) {
   // The semaphore still works for others.
   ASSERT_EQ(::sem_post(s.get()), 0);
   EXPECT_EQ(as_int(join(spawn([&s] { return as_ptr(::sem_wait(s.get()) == 0); }))), 1u);
+}
+
+namespace {
+
+// Runs `wait` while a thread ticks every 5 ms; returns the ticks seen meanwhile.
+template <class Wait>
+int ticks_during(Wait wait) {
+  std::atomic<int> ticks{0};
+  std::atomic<bool> stop{false};
+  pthread_t ticker = spawn([&]() -> void* {
+    while (!stop) {
+      sleep_ms(5);
+      ++ticks;
+    }
+    return nullptr;
+  });
+  wait();
+  stop = true;
+  join(ticker);
+  return ticks.load();
+}
+
+// A child that posts `s` after 100 ms.
+pid_t child_posting(sem_t* s) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::usleep(100 * 1000);
+    ::sem_post(s);
+    ::_exit(0);
+  }
+  return pid;
+}
+
+}  // namespace
+
+TEST_F(SemTest, ProcessSharedSemaphorePostedByAnotherProcess) {
+  void* mem = ::mmap(nullptr, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* s = static_cast<sem_t*>(mem);
+  ASSERT_EQ(::sem_init(s, 1, 0), 0);
+  const pid_t pid = child_posting(s);
+  ASSERT_GT(pid, 0);
+  Stopwatch sw;
+  int rc = -1;
+  const int ticks = ticks_during([&] { rc = ::sem_wait(s); });
+  EXPECT_EQ(rc, 0);
+  EXPECT_LT(sw.ms(), 3000);
+  EXPECT_GE(ticks, 5) << "the other thread did not run during the wait";
+  ::waitpid(pid, nullptr, 0);
+  ::sem_destroy(s);
+  ::munmap(mem, sizeof(sem_t));
+}
+
+TEST_F(SemTest, NamedSemaphorePostedByAnotherProcess) {
+  const std::string name = "/greenshim_sem_test_" + std::to_string(::getpid());
+  sem_t* s = ::sem_open(name.c_str(), O_CREAT | O_EXCL, 0600, 0);
+  ASSERT_NE(s, SEM_FAILED);
+  ::sem_unlink(name.c_str());
+  const pid_t pid = child_posting(s);
+  ASSERT_GT(pid, 0);
+  Stopwatch sw;
+  int rc = -1;
+  const int ticks = ticks_during([&] {
+    const timespec at = abs_in(CLOCK_REALTIME, 5000);
+    rc = ::sem_timedwait(s, &at);
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_LT(sw.ms(), 3000);
+  EXPECT_GE(ticks, 5) << "the other thread did not run during the wait";
+  ::waitpid(pid, nullptr, 0);
+  ::sem_close(s);
+}
+
+namespace {
+void on_alarm(int) {}
+}  // namespace
+
+// A handler without SA_RESTART ends sem_wait with EINTR (Linux restarts it with one).
+// Here nothing in the process could ever post: the wait must sleep until the signal, not
+// give up.
+TEST_F(SemTest, HandledSignalInterruptsAWaitNothingElseCanEnd) {
+  Sem s(0);
+  struct sigaction act {}, old {};
+  act.sa_handler = on_alarm;
+  act.sa_flags = 0;
+  sigemptyset(&act.sa_mask);
+  ASSERT_EQ(::sigaction(SIGALRM, &act, &old), 0);
+  itimerval it{};
+  it.it_value.tv_usec = 50 * 1000;
+  ASSERT_EQ(::setitimer(ITIMER_REAL, &it, nullptr), 0);
+  Stopwatch sw;
+  errno = 0;
+  const int rc = ::sem_wait(s.get());
+  const int e = errno;
+  ::sigaction(SIGALRM, &old, nullptr);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(e, EINTR) << std::strerror(e);
+  EXPECT_GE(sw.ms(), 40);
 }
