@@ -1,17 +1,20 @@
-// pthread_barrier_* for greenlets. pthread_barrier_init allocates the state (there is no
-// static initializer) and marks the barrier as ours: a magic word at offset 0, then the
-// state's address. A barrier that glibc initialised (before patch_all, or by a library the
-// hooks did not see) is taken over at its first wait by a greenlet, while nobody waits in
-// it: glibc's layout (nptl/pthread_barrier_init.c: in, current_round, count, shared, out)
-// gives its count.
+// pthread_barrier_* under the shim, for greenlets and real threads alike (one object to
+// both when they share it). pthread_barrier_init allocates the state (there is no static
+// initializer) and marks the barrier as ours: a magic word at offset 0, then the state's
+// address. A barrier that glibc initialised (before patch_all, or by a library the hooks
+// did not see) is taken over at its first wait, while nobody waits in it: glibc's layout
+// (nptl/pthread_barrier_init.c: in, current_round, count, shared, out) gives its count.
+// Greenlets park on the state's queue; real threads sleep there on a futex word.
 //
-// Departures from POSIX: a barrier is used by greenlets or by real threads, not both; a
-// process-shared barrier works among the greenlets of one process only.
+// Departure from POSIX: a process-shared barrier works among the threads of one process
+// only.
 #include <pthread.h>
 
 #include <cstring>
+#include <mutex>
 #include <new>
 
+#include "park.hpp"
 #include "thread.hpp"
 
 using namespace green::shim;
@@ -22,6 +25,7 @@ namespace {
 constexpr unsigned kMagic = 0x67626172;  // "gbar": a barrier greenshim initialized
 
 struct BarrierState {
+  gd::SpinLock lock;  // greenlets and real threads alike, a few instructions
   unsigned count;
   unsigned arrived = 0;
   unsigned long generation = 0;
@@ -62,13 +66,21 @@ int make_ours(pthread_barrier_t* b, unsigned count) {
   return 0;
 }
 
-// Takes over a barrier glibc initialised, if nobody is inside it; else nullptr.
+// Takes over a barrier glibc initialised, if nobody is inside it; else nullptr. One
+// taker at a time: two first waiters must not make two states.
+gd::SpinLock adopt_lock;
 BarrierState* adopt(pthread_barrier_t* b) {
+  std::lock_guard<gd::SpinLock> hold(adopt_lock);
+  if (BarrierState* s = ours(b)) return s;
   GlibcBarrier g;
   std::memcpy(&g, b, sizeof g);
   if (g.count == 0 || g.in != g.out) return nullptr;
   return make_ours(b, g.count) == 0 ? ours(b) : nullptr;
 }
+
+// Not a cancellation point, and uninterruptible; the one to arrive last may be a real
+// thread, so the loop must not call the wait hopeless.
+constexpr gd::ParkPolicy kBarrierPolicy{false, gd::Eintr::never, true};
 
 }  // namespace
 
@@ -80,13 +92,11 @@ GREEN_HOOK(int, pthread_barrier_init, (pthread_barrier_t* b, const pthread_barri
 }
 
 GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
-  if (green_context() == nullptr) {
-    if (ours(b) != nullptr) return EINVAL;  // a real thread on a greenlets' barrier
-    return REAL(pthread_barrier_wait)(b);
-  }
+  if (!sync_objects_ours()) return REAL(pthread_barrier_wait)(b);
   BarrierState* s = ours(b);
   if (s == nullptr) s = adopt(b);
   if (s == nullptr) return REAL(pthread_barrier_wait)(b);
+  std::unique_lock<gd::SpinLock> hold(s->lock);
   if (++s->arrived == s->count) {
     s->arrived = 0;
     ++s->generation;
@@ -95,13 +105,7 @@ GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
     return PTHREAD_BARRIER_SERIAL_THREAD;
   }
   const unsigned long gen = s->generation;
-  while (s->generation == gen) {
-    // Not a cancellation point: pending cancels wait for the next one.
-    if (gd::wait_on_nothrow(s->waiters, gd::kNoDeadline, gd::kUninterruptible) == gd::Wake::loop_exit) {
-      --s->arrived;
-      return EDEADLK;
-    }
-  }
+  while (s->generation == gen) wait_locked(s->waiters, gd::kNoDeadline, s->lock, kBarrierPolicy);
   --s->leaving;  // the last touch: the serial thread may destroy the barrier now
   return 0;
 }
@@ -110,14 +114,20 @@ GREEN_HOOK(int, pthread_barrier_destroy, (pthread_barrier_t* b)) {
   GREEN_BOOKKEEPING();
   BarrierState* s = ours(b);
   if (s == nullptr) return REAL(pthread_barrier_destroy)(b);
+  std::unique_lock<gd::SpinLock> hold(s->lock);
   if (s->arrived != 0) return EBUSY;
   // As glibc's, destroy right after the serial thread's return is allowed: the others it
   // released may not have left yet, and they run as soon as we let them.
   while (s->leaving > 0) {
-    gd::Hub* hub = green_context();
-    if (hub == nullptr) return EBUSY;
-    hub->yield();
+    hold.unlock();
+    if (gd::Hub* hub = green_context()) {
+      hub->yield();
+    } else {
+      REAL(sched_yield)();
+    }
+    hold.lock();
   }
+  hold.unlock();
   delete s;
   std::memset(b, 0, sizeof *b);
   return 0;

@@ -140,3 +140,31 @@ TEST_F(BarrierTest, TheSerialThreadMayDestroyAndFreeTheBarrierAtOnce) {
     EXPECT_EQ(destroyed.load(), 1);
   }
 }
+
+// Two threads and two real threads (made past interposition) meet at one barrier, round
+// after round: nobody leaves a round before all four arrived, one of them is the serial one.
+TEST_F(BarrierTest, SharedWithRealThreadsEveryRoundWaitsForAll) {
+  static pthread_barrier_t b;
+  ASSERT_EQ(::pthread_barrier_init(&b, nullptr, 4), 0);
+  static std::atomic<int> arrived{0}, serial{0}, early{0};
+  arrived = serial = early = 0;
+  constexpr int kRounds = 100;
+  auto party = []() -> void* {
+    for (int r = 0; r < kRounds; ++r) {
+      arrived.fetch_add(1);
+      const int rc = ::pthread_barrier_wait(&b);
+      if (rc == PTHREAD_BARRIER_SERIAL_THREAD) {
+        serial.fetch_add(1);
+      } else if (rc != 0) {
+        return as_ptr(1);
+      }
+      if (arrived.load() < 4 * (r + 1)) early.fetch_add(1);
+    }
+    return nullptr;
+  };
+  std::vector<pthread_t> ts = {spawn_real(party), spawn(party), spawn_real(party), spawn(party)};
+  for (pthread_t t : ts) EXPECT_EQ(join(t), nullptr);
+  EXPECT_EQ(serial.load(), kRounds);
+  EXPECT_EQ(early.load(), 0) << "a party left a round before all had arrived";
+  EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
