@@ -1,8 +1,8 @@
 // Thread hooks: pthread_create spawns a greenlet on the caller's hub instead of an OS
 // thread; everything that takes or returns a pthread_t understands greenlet threads.
 //
-// Departures from POSIX, all because greenlet threads share one OS thread:
-// - scheduling and affinity calls on a greenlet thread act on the hub's OS thread;
+// Departures from POSIX, all because greenlet threads share one OS thread (scheduling
+// calls: thread_sched.cpp):
 // - pthread_kill() to a greenlet thread delivers the signal to the hub's OS thread;
 // - cancellation is deferred only (asynchronous cancel type is accepted and treated as
 //   deferred). pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
@@ -79,6 +79,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
   std::shared_ptr<GreenThread> t;
   try {
     t = new_thread(fn, arg, detach == PTHREAD_CREATE_DETACHED);
+    if (const int e = init_thread_sched(*t, attr)) return e;  // before it has an ID
     *out = register_thread(t);
     void* user_stack = nullptr;
     size_t user_size = 0;
@@ -243,11 +244,6 @@ GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
   return 0;
 }
 
-namespace {
-// The OS thread a greenlet thread runs on, for the calls that act on OS threads.
-pthread_t host_of(const std::shared_ptr<GreenThread>& g) { return g->hub()->os_thread(); }
-}  // namespace
-
 GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
@@ -304,46 +300,4 @@ GREEN_HOOK(void, pthread_testcancel, ()) {
   GREEN_BOOKKEEPING();
   if (current_thread() == nullptr) return REAL(pthread_testcancel)();
   test_cancel();
-}
-
-GREEN_HOOK(int, pthread_setaffinity_np, (pthread_t t, size_t n, const cpu_set_t* set)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_setaffinity_np)(g ? host_of(g) : t, n, set);
-}
-
-GREEN_HOOK(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t* set)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_getaffinity_np)(g ? host_of(g) : t, n, set);
-}
-
-GREEN_HOOK(int, pthread_setschedparam, (pthread_t t, int policy, const struct sched_param* p)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_setschedparam)(g ? host_of(g) : t, policy, p);
-}
-
-GREEN_HOOK(int, pthread_setschedprio, (pthread_t t, int prio)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_setschedprio)(g ? host_of(g) : t, prio);
-}
-
-GREEN_HOOK(int, pthread_getschedparam, (pthread_t t, int* policy, struct sched_param* p)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_getschedparam)(g ? host_of(g) : t, policy, p);
-}
-
-GREEN_HOOK(int, pthread_getcpuclockid, (pthread_t t, clockid_t* clock)) {
-  GREEN_BOOKKEEPING();
-  auto g = find_thread(t);
-  if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_getcpuclockid)(g ? host_of(g) : t, clock);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <cstdint>
 #include <memory>
@@ -50,12 +51,18 @@ struct GreenThread final : detail::GreenletImpl {
   bool unwinding = false;     // pthread_exit or a cancellation is unwinding it: no new cancel
   bool glibc_unwind = false;  // exit() is glibc's forced unwind
   char name[16] = {};
+  // Its scheduling policy and priority, its own (thread_sched.cpp); set at creation.
+  int sched_policy = SCHED_OTHER;
+  sched_param sched{};
 
  private:
   // Runs one step of run(); false if pthread_exit left it (the next step follows).
   bool run_stage(void (*stage)(GreenThread*));
   std::exception_ptr escaped_;  // from the start routine; reported once the thread is torn down
 };
+
+// The OS thread a greenlet thread runs on, for the calls that act on OS threads.
+inline pthread_t host_of(const std::shared_ptr<GreenThread>& g) { return g->hub()->os_thread(); }
 
 // The calling greenlet as a thread, or nullptr (the main greenlet, an API greenlet, or a
 // real thread).
@@ -93,6 +100,9 @@ const std::exception_ptr& cancellation();
 // exception is what every blocking hook throws when it parks. `keep` (a reference to t) lets
 // a real thread or another hub's greenlet cancel it.
 void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep = {});
+// A new thread's scheduling, from `attr` (PTHREAD_EXPLICIT_SCHED) or its creator's: 0, or
+// the error pthread_create reports (EINVAL, EPERM), as glibc checks it.
+int init_thread_sched(GreenThread& t, const pthread_attr_t* attr);
 // Records that a real OS thread was started while the hooks were active.
 void note_real_thread() noexcept;
 // Whether a real OS thread was started while the hooks were active (GREEN_THREADS=real,

@@ -440,6 +440,76 @@ TEST_F(ThreadTest, AffinitySchedParamAndCpuClockOfAThread) {
   join(t);
 }
 
+// A thread's scheduling policy and priority are its own: set, reported back, checked as the
+// kernel checks them, inherited by the threads it makes, or taken from explicit attributes.
+// (Root may use SCHED_FIFO; others get EPERM, with or without the shim.)
+TEST_F(ThreadTest, SchedulingPolicyIsPerThreadAndReportedBack) {
+  pthread_t t = spawn([]() -> void* {
+    sched_param fifo{};
+    fifo.sched_priority = 10;
+    const int rc = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &fifo);
+    if (rc == EPERM) return as_ptr(2);  // not privileged: nothing more to see
+    if (rc != 0) return as_ptr(10 + rc);
+    int policy = -1;
+    sched_param got{};
+    if (::pthread_getschedparam(::pthread_self(), &policy, &got) != 0) return as_ptr(3);
+    if (policy != SCHED_FIFO || got.sched_priority != 10) return as_ptr(4);
+    if (::pthread_setschedprio(::pthread_self(), 20) != 0) return as_ptr(5);
+    ::pthread_getschedparam(::pthread_self(), &policy, &got);
+    if (got.sched_priority != 20) return as_ptr(6);
+    // A thread it makes inherits both.
+    pthread_t child;
+    if (::pthread_create(&child, nullptr, [](void*) -> void* {
+          int p = -1;
+          sched_param sp{};
+          ::pthread_getschedparam(::pthread_self(), &p, &sp);
+          return as_ptr(p == SCHED_FIFO && sp.sched_priority == 20 ? 1 : 0);
+        }, nullptr) != 0) {
+      return as_ptr(7);
+    }
+    void* inherited = nullptr;
+    ::pthread_join(child, &inherited);
+    if (inherited != as_ptr(1)) return as_ptr(8);
+    sched_param other{};
+    ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &other);
+    return as_ptr(1);
+  });
+  const std::uintptr_t r = as_int(join(t));
+  EXPECT_TRUE(r == 1 || r == 2) << "step " << r;
+  // What the kernel refuses, refused for every thread.
+  sched_param bad{};
+  bad.sched_priority = 1000;
+  EXPECT_EQ(::pthread_setschedparam(t = spawn([]() -> void* {
+              sleep_ms(20);
+              return nullptr;
+            }), SCHED_FIFO, &bad), EINVAL);
+  bad.sched_priority = 5;
+  EXPECT_EQ(::pthread_setschedparam(t, SCHED_OTHER, &bad), EINVAL);
+  EXPECT_EQ(::pthread_setschedparam(t, 12345, &bad), EINVAL);
+  join(t);
+}
+
+TEST_F(ThreadTest, ExplicitSchedulingAttributesGiveTheNewThreadsPolicy) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+  pthread_attr_setschedpolicy(&attr, SCHED_RR);
+  sched_param p{};
+  p.sched_priority = 3;
+  pthread_attr_setschedparam(&attr, &p);
+  pthread_t t;
+  const int rc = ::pthread_create(&t, &attr, [](void*) -> void* {
+    int policy = -1;
+    sched_param got{};
+    ::pthread_getschedparam(::pthread_self(), &policy, &got);
+    return as_ptr(policy == SCHED_RR && got.sched_priority == 3 ? 1 : 0);
+  }, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc == EPERM) GTEST_SKIP() << "SCHED_RR needs privilege here";
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(as_int(join(t)), 1u);
+}
+
 // --- concurrency ---------------------------------------------------------------------
 
 TEST_F(ThreadTest, TwoHundredSleepersRunConcurrently) {
