@@ -57,7 +57,7 @@ BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/gr
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
-.PHONY: all deps test run-tests bench install clean demo run-demo check-clang
+.PHONY: all deps test run-tests bench install clean demo run-demo check-clang check-cpython
 all: $(LIB) $(GREENRUN)
 
 $(GREENRUN): tools/greenrun.cpp
@@ -171,6 +171,18 @@ $(BUILD)/.gnuplot-ok:
 	@command -v gnuplot >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox || apt-get update -qq && apt-get install -y -qq gnuplot-nox; \
 	  else echo "greenshim: for the plot, run: sudo apt-get install -y gnuplot-nox"; fi; }
+	@mkdir -p $(BUILD) && touch $@
+
+# --- CPython's test suite, with and without the shim (longer than make test) -----------
+check-cpython: $(LIB) $(BUILD)/.cpython-tests-ok
+	tests/cpython/check.py --lib $(LIB) --limits docs/limits.md
+
+# Debian's libpython3.11-testsuite holds the test modules; installed when root.
+$(BUILD)/.cpython-tests-ok:
+	@test -f /usr/lib/python3.11/test/test_threading.py || { if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11-testsuite || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11-testsuite; }; \
+	  else echo "greenshim: for check-cpython, run: sudo apt-get install -y libpython3.11-testsuite"; exit 1; fi; }
 	@mkdir -p $(BUILD) && touch $@
 
 # --- install ---------------------------------------------------------------------------
