@@ -559,23 +559,14 @@ TEST_F(MutexTest, ProcessSharedMutexHeldByAnotherProcess) {
   }
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  std::atomic<int> ticks{0};
-  std::atomic<bool> stop{false};
-  pthread_t ticker = spawn([&]() -> void* {
-    while (!stop) {
-      sleep_ms(5);
-      ++ticks;
-    }
-    return nullptr;
-  });
   Stopwatch sw;
-  EXPECT_EQ(::pthread_mutex_lock(m), 0);
-  EXPECT_GE(sw.ms(), 80) << "the lock did not wait for the other process";
-  EXPECT_LT(sw.ms(), 3000);
-  EXPECT_EQ(::pthread_mutex_unlock(m), 0);
-  stop = true;
-  join(ticker);
-  EXPECT_GE(ticks.load(), 5) << "the other thread did not run during the wait";
+  const int ticks = ticks_during([&] {
+    EXPECT_EQ(::pthread_mutex_lock(m), 0);
+    EXPECT_GE(sw.ms(), 80) << "the lock did not wait for the other process";
+    EXPECT_LT(sw.ms(), 3000);
+    EXPECT_EQ(::pthread_mutex_unlock(m), 0);
+  });
+  EXPECT_GE(ticks, 5) << "the other thread did not run during the wait";
   ::waitpid(pid, nullptr, 0);
   ::close(ready[0]);
   ::close(ready[1]);

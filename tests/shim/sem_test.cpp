@@ -208,24 +208,6 @@ TEST_F(SemTest, CancelThreadBlockedInSemWait) {
 
 namespace {
 
-// Runs `wait` while a thread ticks every 5 ms; returns the ticks seen meanwhile.
-template <class Wait>
-int ticks_during(Wait wait) {
-  std::atomic<int> ticks{0};
-  std::atomic<bool> stop{false};
-  pthread_t ticker = spawn([&]() -> void* {
-    while (!stop) {
-      sleep_ms(5);
-      ++ticks;
-    }
-    return nullptr;
-  });
-  wait();
-  stop = true;
-  join(ticker);
-  return ticks.load();
-}
-
 // A child that posts `s` after 100 ms.
 pid_t child_posting(sem_t* s) {
   std::fflush(nullptr);

@@ -182,6 +182,24 @@ inline pthread_t reader(int fd, std::atomic<bool>* done = nullptr, const pthread
       attr);
 }
 
+// Runs `wait` while a thread ticks every 5 ms; returns the ticks seen meanwhile.
+template <class Wait>
+int ticks_during(Wait wait) {
+  std::atomic<int> ticks{0};
+  std::atomic<bool> stop{false};
+  pthread_t ticker = spawn([&]() -> void* {
+    while (!stop) {
+      sleep_ms(5);
+      ++ticks;
+    }
+    return nullptr;
+  });
+  wait();
+  stop = true;
+  join(ticker);
+  return ticks.load();
+}
+
 // Lets a reader() go with byte `c`.
 inline void release(int fd, unsigned char c = 'x') { ASSERT_EQ(::write(fd, &c, 1), 1); }
 
