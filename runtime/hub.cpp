@@ -305,8 +305,31 @@ void Hub::spawn_on(std::shared_ptr<GreenletImpl> g, void* stack, std::size_t siz
   runq_.push(raw);
 }
 
+namespace {
+std::atomic<Hub::SignalHook> signal_hook{nullptr};
+
+// The shim's delivery of what is pending for `g`: whether a handler ended the wait.
+bool deliver_signals(GreenletImpl* g, Eintr eintr) noexcept {
+  if (__builtin_expect(!g->take_signal_note(), 1)) return false;
+  const Hub::SignalHook hook = signal_hook.load(std::memory_order_acquire);
+  return hook != nullptr && hook(g, eintr);
+}
+}  // namespace
+
+void Hub::set_signal_hook(SignalHook hook) noexcept { signal_hook.store(hook, std::memory_order_release); }
+
 Wake Hub::park(Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) noexcept {
   GreenletImpl* self = current_;
+  // A signal that became pending while it ran is delivered before it sleeps, as the kernel
+  // would have delivered it on the way into the call.
+  // Its handler's own waits are parks that came first: a caller's queue entry, made for
+  // the park number that follows, could not be woken now; the caller tries again
+  // (notified) unless the handler ends the wait.
+  if (__builtin_expect(self->signal_note_.load(std::memory_order_relaxed), 0)) {
+    const bool ended = deliver_signals(self, policy.eintr);
+    if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
+    return ended ? Wake::signaled : Wake::notified;
+  }
   if (policy.interruptible && self->pending_) {
     if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
     return Wake::interrupted;
@@ -339,13 +362,26 @@ Wake Hub::park(Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) n
   self->interruptible_ = true;
   self->eintr_ = Eintr::never;
   if (slot.armed) timer_stop(slot);
-  return self->wake_;
+  const Wake why = self->wake_;
+  // Woken for a signal, or one came meanwhile: its handler runs here, in this greenlet.
+  // Its own waits are parks of their own (park_seq_ moves on), so the wake of the wait
+  // still queued here is not taken by them.
+  const bool ended = deliver_signals(self, policy.eintr);
+  if (why == Wake::signaled) return ended ? Wake::signaled : Wake::notified;
+  return why;
 }
 
 bool Hub::wake(GreenletImpl* g, Wake why) noexcept {
   Hub* home = g->hub_;
   if (__builtin_expect(home == tls_hub, 1)) return home->wake_here(g, why);
-  home->post(g, why);
+  home->post(g, g->park_seq_, why);
+  return true;
+}
+
+bool Hub::wake_park(GreenletImpl* g, std::uint32_t seq, Wake why) noexcept {
+  Hub* home = g->hub_;
+  if (__builtin_expect(home == tls_hub, 1)) return g->park_seq_ == seq && home->wake_here(g, why);
+  home->post(g, seq, why);
   return true;
 }
 
@@ -388,10 +424,10 @@ void Hub::remote_init() {
   ev_unref(loop_);
 }
 
-void Hub::post(GreenletImpl* g, Wake why) noexcept {
+void Hub::post(GreenletImpl* g, std::uint32_t seq, Wake why) noexcept {
   {
     InternalLock<std::mutex> lock(remote_->mu);
-    remote_->entries.push_back({g, g->park_seq_, why, nullptr, nullptr, nullptr});
+    remote_->entries.push_back({g, seq, why, nullptr, nullptr, nullptr});
     remote_->pending.store(true, std::memory_order_release);
   }
   ev_async_send(loop_, &remote_->async);

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstddef>
 #include <functional>
@@ -144,6 +145,9 @@ class GREEN_EXPORT Hub {
     const std::size_t key = local_key<T>();
     return key < locals_.size() ? static_cast<T*>(locals_[key].value) : nullptr;
   }
+  // The shim's signal state of this hub: one word its signal handler reads, where local()'s
+  // table could be moving under it.
+  std::atomic<void*> signal_state{nullptr};
 
   // With own_tls, the greenlet gets a TLS of its own at its stack's top (tls.hpp).
   void spawn(std::shared_ptr<GreenletImpl> g, std::size_t stack_size, bool own_tls = false);
@@ -159,6 +163,8 @@ class GREEN_EXPORT Hub {
   // it if the greenlet is still in the same park). A remote waker must hold the lock that
   // guards the waiter's queue (Event's), so that the wait it names cannot end unseen.
   static bool wake(GreenletImpl* g, Wake why) noexcept;
+  // Same, only if g is still in park number `seq` (a Waiter's).
+  static bool wake_park(GreenletImpl* g, std::uint32_t seq, Wake why) noexcept;
   // Lets every ready greenlet run once.
   void yield() noexcept;
   // Whether ready greenlets have run back to back long enough that the hub must poll.
@@ -238,6 +244,12 @@ class GREEN_EXPORT Hub {
   // it to turn a signal handler's run into EINTR for the right greenlet).
   using KickHook = void (*)(Hub& hub);
   static void set_kick_hook(KickHook hook) noexcept;
+  // Runs in a greenlet whose signal note is set, on its own stack, when it parks and when
+  // its park ends (the shim delivers its pending signals there). Returns whether a handler
+  // ran that ends a wait of policy `eintr`: the park then returns Wake::signaled; a park
+  // that a signal woke but that no handler ends returns notified (try again).
+  using SignalHook = bool (*)(GreenletImpl* self, Eintr eintr);
+  static void set_signal_hook(SignalHook hook) noexcept;
 
  private:
   class HubGreenlet;
@@ -301,7 +313,7 @@ class GREEN_EXPORT Hub {
   bool futexes_ready() noexcept;
   void futexes_close() noexcept;
   bool wake_here(GreenletImpl* g, Wake why) noexcept;
-  void post(GreenletImpl* g, Wake why) noexcept;
+  void post(GreenletImpl* g, std::uint32_t seq, Wake why) noexcept;
   void drain_remote() noexcept;
   std::vector<void*> fired_;  // timers the last poll found expired (run_fired)
   void run_fired() noexcept;

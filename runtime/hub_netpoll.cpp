@@ -111,6 +111,7 @@ Wake Hub::netpoll_wait(PollDesc& pd, int dir, Deadline deadline, ParkPolicy poli
   }
   Waiter w;
   w.g = current_;
+  w.seq = current_->park_seq_ + 1;  // the park below
   WaitQueue& q = dir == 1 ? pd.readers : pd.writers;
   q.push(&w);
   ev_ref(loop_);  // a parked waiter keeps the loop alive (registration alone does not)

@@ -55,7 +55,7 @@ bool WaitQueue::notify_one(Wake why) noexcept {
       wake_os_thread(w);
       return true;
     }
-    if (Hub::wake(w->g, why)) return true;
+    if (Hub::wake_park(w->g, w->seq, why)) return true;
   }
   return false;
 }
@@ -69,6 +69,7 @@ Wake wait_on_nothrow(WaitQueue& q, Deadline deadline, ParkPolicy policy, const A
   Hub& hub = Hub::current();
   Waiter w;
   w.g = hub.running();
+  w.seq = w.g->park_seq() + 1;  // the park below
   q.push(&w);
   const Wake r = hub.park(deadline, policy, then);
   q.remove(&w);
@@ -80,6 +81,7 @@ Wake wait_on_locked(WaitQueue& q, Deadline deadline, SpinLock& lock, ParkPolicy 
   Hub& hub = Hub::current();
   Waiter w;
   w.g = hub.running();
+  w.seq = w.g->park_seq() + 1;  // the park below
   q.push(&w);
   struct Release {
     SpinLock* lock;

@@ -16,6 +16,7 @@
 #include "fd_table.hpp"
 #include "config.hpp"
 #include "hook.hpp"
+#include "signal_state.hpp"
 #include "thread.hpp"
 
 namespace green::shim {
@@ -99,7 +100,9 @@ detail::Hub* adopt_thread() noexcept {
   // pthread_create) or real threads that the hooks leave alone.
   if (!preload_mode || REAL(syscall)(SYS_gettid) != getpid()) return nullptr;
   try {
-    return &detail::Hub::current();
+    detail::Hub& hub = detail::Hub::current();
+    hub_signals_init(hub);
+    return &hub;
   } catch (const std::exception& e) {
     report_no_hub(e.what());
   } catch (...) {
@@ -114,7 +117,8 @@ namespace green {
 
 void patch_all() {
   shim::resolve_real();
-  detail::Hub::current();  // the calling thread's hub, so its main greenlet is ready
+  // The calling thread's hub, so its main greenlet is ready.
+  shim::hub_signals_init(detail::Hub::current());
   shim::hooks_active = true;
 }
 

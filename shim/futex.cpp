@@ -79,6 +79,10 @@ GREEN_HOOK(long, syscall, (long number, ...)) {
   for (long& x : a) x = va_arg(ap, long);
   va_end(ap);
   ensure_real();
+  // The thread-ID calls, as their libc wrappers (thread_id.cpp).
+  if (number == SYS_gettid) return gettid();
+  if (number == SYS_tgkill) return tgkill(static_cast<pid_t>(a[0]), static_cast<pid_t>(a[1]), static_cast<int>(a[2]));
+  if (number == SYS_tkill) return tgkill(getpid(), static_cast<pid_t>(a[0]), static_cast<int>(a[1]));
   if (number != SYS_futex || green_context() == nullptr) {
     return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   }

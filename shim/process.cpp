@@ -12,7 +12,6 @@
 #include <algorithm>
 
 #include "io_wait.hpp"
-#include "signal.hpp"
 
 using namespace green::shim;
 namespace gd = green::detail;

@@ -1,22 +1,17 @@
-// Signal hooks: sigaction/signal wrap the program's handlers; pause, sigsuspend and the
-// sigwait family park the greenlet.
+// Signal dispositions: sigaction() and signal() keep the program's handlers, and the
+// kernel runs greenshim's handler instead, which has the signal taken by the right greenlet
+// thread (signal_deliver.cpp). Masks: signal_mask.cpp; waits for signals: signal_wait.cpp.
 //
-// EINTR: a handler runs on the hub's OS thread, which every greenlet shares. As the
-// kernel would interrupt the blocked call of the thread that took the signal, we
-// interrupt the main greenlet's wait (the thread a process-directed signal goes to), plus
-// every greenlet waiting in pause()/sigsuspend(). Sleeps and polls always report EINTR;
-// reads, writes, accept and connect only when the handler lacks SA_RESTART.
-//
-// Departures from POSIX: sigwait/sigwaitinfo/sigtimedwait poll the pending set every
-// millisecond instead of sleeping in the kernel; sigsuspend applies its mask only while
-// checking, not while parked.
-#include "signal.hpp"
-
+// The kernel's action: the program's flags with SA_SIGINFO, every signal blocked while
+// greenshim's handler runs (it sets the mask the program's handler is due itself), and
+// SA_RESETHAND and SA_NODEFER done by greenshim, since a handler may run later, elsewhere.
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
-#include "park.hpp"
+#include "signal_state.hpp"
 
 using namespace green::shim;
 namespace gd = green::detail;
@@ -28,56 +23,71 @@ struct Handler {
   struct sigaction user {};
 };
 Handler handlers[NSIG];
-std::atomic<std::uint64_t> epoch{0};
-// Set by a handler that ran while the main greenlet was parked in a wait it interrupts;
-// taken by the hub (on_kick). A handler that runs while the main greenlet is running
-// interrupts nothing, as the kernel's would not interrupt a later call.
-std::atomic<bool> interrupt_main{false};
 
-void trampoline(int sig, siginfo_t* info, void* uctx) {
-  const int saved = errno;
-  const struct sigaction& a = handlers[sig].user;
+// Runs the program's handler where the signal came (a fault; a thread that is no greenlet),
+// with the mask the kernel would have given it.
+void run_here(int sig, siginfo_t* info, void* uctx) {
+  const struct sigaction a = handlers[sig].user;
+  if (a.sa_flags & SA_RESETHAND) reset_to_default(sig);
+  sigset_t during = static_cast<ucontext_t*>(uctx)->uc_sigmask;
+  for (int s = 1; s < NSIG; ++s) {
+    if (sigismember(&a.sa_mask, s) == 1) sigaddset(&during, s);
+  }
+  if (!(a.sa_flags & SA_NODEFER)) sigaddset(&during, sig);
+  REAL(pthread_sigmask)(SIG_SETMASK, &during, nullptr);
   if (a.sa_flags & SA_SIGINFO) {
     a.sa_sigaction(sig, info, uctx);
   } else if (a.sa_handler != SIG_IGN && a.sa_handler != SIG_DFL) {
     a.sa_handler(sig);
   }
-  if (gd::Hub* hub = gd::Hub::current_if_exists()) {
-    const gd::GreenletImpl* main = hub->main_greenlet();
-    const bool restart = (a.sa_flags & SA_RESTART) != 0;
-    const gd::Eintr policy = main->eintr();
-    if (policy == gd::Eintr::always || (policy == gd::Eintr::unless_restart && !restart)) {
-      interrupt_main.store(true, std::memory_order_relaxed);
-    }
-  }
-  epoch.fetch_add(1, std::memory_order_release);
-  gd::Hub::kick_all();  // ev_async_send: async-signal-safe
+}
+
+void trampoline(int sig, siginfo_t* info, void* uctx) {
+  const int saved = errno;
+  if (!route_signal(sig, info, uctx)) run_here(sig, info, uctx);
   errno = saved;
 }
-
-// On the hub fiber after a kick: deliver EINTR for the handler runs since the last look.
-void on_kick(gd::Hub& hub) {
-  if (!interrupt_main.exchange(false, std::memory_order_acq_rel)) return;
-  gd::GreenletImpl* main = hub.main_greenlet();
-  if (main->eintr() != gd::Eintr::never) hub.wake(main, gd::Wake::signaled);
-}
-
-const bool hook_installed = (gd::Hub::set_kick_hook(&on_kick), true);
 
 bool is_handler(const struct sigaction* act) {
   return act != nullptr && ((act->sa_flags & SA_SIGINFO) ||
                             (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN));
 }
 
-int fail(int e) {
-  errno = e;
-  return -1;
-}
-
 }  // namespace
 
 namespace green::shim {
-std::uint64_t signal_epoch() noexcept { return epoch.load(std::memory_order_acquire); }
+
+struct sigaction user_action(int sig) noexcept {
+  if (handlers[sig].wrapped.load()) return handlers[sig].user;
+  struct sigaction a {};
+  REAL(sigaction)(sig, nullptr, &a);  // one greenshim does not wrap: installed before it
+  return a;
+}
+
+void reset_to_default(int sig) noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  handlers[sig].wrapped.store(false);
+  REAL(sigaction)(sig, &dfl, nullptr);
+}
+
+void default_action(int sig) noexcept {
+  switch (sig) {
+    case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+      return;  // ignored by default
+    case SIGTSTP: case SIGTTIN: case SIGTTOU:
+      REAL(syscall)(SYS_kill, getpid(), SIGSTOP);
+      return;
+    default:
+      break;
+  }
+  // Ends the process as the kernel would: the same signal, with its default action.
+  reset_to_default(sig);
+  const sigset_t one = set_of(sig_bit(sig));
+  REAL(pthread_sigmask)(SIG_UNBLOCK, &one, nullptr);
+  REAL(syscall)(SYS_tgkill, getpid(), REAL(syscall)(SYS_gettid), sig);
+}
+
 }  // namespace green::shim
 
 GREEN_HOOK(int, sigaction, (int sig, const struct sigaction* act, struct sigaction* old)) {
@@ -92,12 +102,15 @@ GREEN_HOOK(int, sigaction, (int sig, const struct sigaction* act, struct sigacti
   if (was_wrapped) previous = h.user;
   int r;
   if (is_handler(act)) {
+    if (gd::Hub* hub = gd::Hub::current_if_exists()) hub_signals_init(*hub);
     struct sigaction real = *act;
-    real.sa_flags |= SA_SIGINFO;
+    real.sa_flags = (act->sa_flags | SA_SIGINFO) & ~(SA_RESETHAND | SA_NODEFER);
     real.sa_sigaction = trampoline;
+    sigfillset(&real.sa_mask);
     h.user = *act;
     h.wrapped.store(true);
     r = REAL(sigaction)(sig, &real, old);
+    if (r != 0) h.wrapped.store(was_wrapped);
   } else {
     r = REAL(sigaction)(sig, act, old);
     if (r == 0 && act != nullptr) h.wrapped.store(false);
@@ -115,60 +128,4 @@ GREEN_HOOK(sighandler_t, signal, (int sig, sighandler_t handler)) {
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   if (old.sa_flags & SA_SIGINFO) return reinterpret_cast<sighandler_t>(reinterpret_cast<void*>(old.sa_sigaction));
   return old.sa_handler;
-}
-
-GREEN_HOOK(int, pause, ()) {
-  GREEN_COOPERATE(pause);
-  const std::uint64_t start = signal_epoch();
-  while (signal_epoch() == start) {
-    const gd::Wake w = hub->wait_kick(gd::kNoDeadline, {});
-    if (w == gd::Wake::interrupted) gd::raise_for(w);
-    if (w == gd::Wake::loop_exit) return REAL(pause)();
-  }
-  return fail(EINTR);
-}
-
-GREEN_HOOK(int, sigsuspend, (const sigset_t* mask)) {
-  GREEN_COOPERATE(sigsuspend, mask);
-  // Signals blocked by the thread but allowed by `mask` may be pending already: let
-  // them in (the kernel runs their handlers on the way out of sigsuspend with a zero
-  // wait), then park until a handler has run.
-  const std::uint64_t start = signal_epoch();
-  for (;;) {
-    sigset_t old;
-    pthread_sigmask(SIG_SETMASK, mask, &old);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (signal_epoch() != start) return fail(EINTR);
-    const gd::Wake w = hub->wait_kick(gd::now_ns() + 1000000, {});
-    if (w == gd::Wake::interrupted) gd::raise_for(w);
-  }
-}
-
-GREEN_HOOK(int, sigtimedwait, (const sigset_t* set, siginfo_t* info, const struct timespec* ts)) {
-  GREEN_COOPERATE(sigtimedwait, set, info, ts);
-  if (ts != nullptr && !valid_timespec(*ts)) return fail(EINVAL);
-  const gd::Deadline deadline = ts ? gd::now_ns() + timespec_ns(*ts) : gd::kNoDeadline;
-  static const timespec zero{0, 0};
-  for (;;) {
-    const int r = REAL(sigtimedwait)(set, info, &zero);
-    if (r > 0 || errno != EAGAIN) return r;
-    if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return fail(EAGAIN);
-    gd::Deadline next = gd::now_ns() + 1000000;
-    if (next > deadline) next = deadline;
-    const gd::Wake w = hub->park(next);
-    if (w == gd::Wake::interrupted) gd::raise_for(w);
-  }
-}
-
-GREEN_HOOK(int, sigwaitinfo, (const sigset_t* set, siginfo_t* info)) { return sigtimedwait(set, info, nullptr); }
-
-GREEN_HOOK(int, sigwait, (const sigset_t* set, int* sig)) {
-  GREEN_COOPERATE(sigwait, set, sig);
-  int r;
-  do {
-    r = sigtimedwait(set, nullptr, nullptr);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno;
-  *sig = r;
-  return 0;
 }

@@ -3,7 +3,6 @@
 //
 // Departures from POSIX, all because greenlet threads share one OS thread (scheduling
 // calls: thread_sched.cpp):
-// - pthread_kill() to a greenlet thread delivers the signal to the hub's OS thread;
 // - cancellation is deferred only (asynchronous cancel type is accepted and treated as
 //   deferred). pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
 #include "thread.hpp"
@@ -81,6 +80,9 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
     t = new_thread(fn, arg, detach == PTHREAD_CREATE_DETACHED);
     if (const int e = init_thread_sched(*t, attr)) return e;  // before it has an ID
     *out = register_thread(t);
+    // Its signal mask is its creator's, and nothing is pending for it (pthread_create(3)).
+    const SigCtx* creator = current_sig_ctx();
+    sig_ctx_attach(t->sig, t.get(), creator != nullptr ? creator->mask.load() : 0);
     void* user_stack = nullptr;
     size_t user_size = 0;
     if (attr != nullptr && pthread_attr_getstack(attr, &user_stack, &user_size) == 0) {
@@ -98,10 +100,16 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
       hub->spawn(t, stack_size_from(attr), own_tls);
     }
   } catch (const std::system_error& e) {
-    if (t) forget_thread(t.get());
+    if (t) {
+      sig_ctx_detach(t->sig);
+      forget_thread(t.get());
+    }
     return e.code().value() == EINVAL ? EINVAL : EAGAIN;  // a stack too small for the TLS
   } catch (...) {
-    if (t) forget_thread(t.get());
+    if (t) {
+      sig_ctx_detach(t->sig);
+      forget_thread(t.get());
+    }
     return EAGAIN;  // what glibc reports when it cannot get a stack
   }
   return 0;
@@ -252,7 +260,7 @@ GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
   // A thread that has ended takes no signal, and it is no error (glibc's answer, also for
   // a joined thread's ID).
   if (sig == 0 || !g || g->dead()) return 0;
-  return REAL(pthread_kill)(host_of(g), sig);
+  return signal_thread(*g, tkill_info(sig));
 }
 
 GREEN_HOOK(int, pthread_sigqueue, (pthread_t t, int sig, const union sigval value)) {
@@ -262,7 +270,10 @@ GREEN_HOOK(int, pthread_sigqueue, (pthread_t t, int sig, const union sigval valu
   if (sig < 0 || sig >= NSIG) return EINVAL;
   if (g->dead()) return ESRCH;  // glibc: unlike pthread_kill, no thread to queue to
   if (sig == 0) return 0;
-  return REAL(pthread_sigqueue)(host_of(g), sig, value);
+  siginfo_t info = tkill_info(sig);
+  info.si_code = SI_QUEUE;
+  info.si_value = value;
+  return signal_thread(*g, info);
 }
 
 GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {

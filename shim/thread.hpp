@@ -15,6 +15,7 @@
 
 #include "green/detail/greenlet_impl.hpp"
 #include "hook.hpp"
+#include "signal_state.hpp"
 
 namespace green::shim {
 
@@ -51,6 +52,8 @@ struct GreenThread final : detail::GreenletImpl {
   bool unwinding = false;     // pthread_exit or a cancellation is unwinding it: no new cancel
   bool glibc_unwind = false;  // exit() is glibc's forced unwind
   char name[16] = {};
+  int tid = 0;  // what gettid() gives it (thread_id.cpp)
+  SigCtx sig;   // its signal mask and pending signals
   // Its scheduling policy and priority, its own (thread_sched.cpp); set at creation.
   int sched_policy = SCHED_OTHER;
   sched_param sched{};
@@ -103,6 +106,15 @@ void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep = {});
 // A new thread's scheduling, from `attr` (PTHREAD_EXPLICIT_SCHED) or its creator's: 0, or
 // the error pthread_create reports (EINVAL, EPERM), as glibc checks it.
 int init_thread_sched(GreenThread& t, const pthread_attr_t* attr);
+// The live greenlet thread whose gettid() is `tid`, or empty.
+std::shared_ptr<GreenThread> find_thread_by_tid(int tid);
+// A new thread's gettid() (thread_id.cpp).
+int new_thread_tid() noexcept;
+// Sends `info.si_signo` to greenlet thread `t` as the kernel sends to a thread: ignored,
+// its default action, or pending for it and its handler run there. An errno value.
+int signal_thread(GreenThread& t, const siginfo_t& info);
+// A siginfo as tgkill() and pthread_kill() fill it (SI_TKILL from this process).
+siginfo_t tkill_info(int sig);
 // Records that a real OS thread was started while the hooks were active.
 void note_real_thread() noexcept;
 // Whether a real OS thread was started while the hooks were active (GREEN_THREADS=real,

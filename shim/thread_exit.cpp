@@ -65,6 +65,7 @@ void GreenThread::run() {
   while (!run_stage([](GreenThread*) { run_key_destructors(); })) {
   }
   if (own_tls) gd::tls::thread_end();
+  sig_ctx_detach(sig);
   thread_finished(this);
   if (escaped_) std::rethrow_exception(escaped_);
 }

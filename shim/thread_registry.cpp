@@ -60,7 +60,18 @@ std::atomic<bool> real_threads{false};
 void note_real_thread() noexcept { real_threads.store(true, std::memory_order_relaxed); }
 bool real_threads_started() noexcept { return real_threads.load(std::memory_order_relaxed); }
 
+std::shared_ptr<GreenThread> find_thread_by_tid(int tid) {
+  Registry& r = registry();
+  std::lock_guard<gd::SpinLock> lock(r.mu);
+  std::shared_ptr<GreenThread> found;
+  r.threads.for_each([&](const GreenThread& t) {
+    if (t.tid == tid && !t.dead()) found = r.threads.get(id_of(&t));
+  });
+  return found;
+}
+
 pthread_t register_thread(const std::shared_ptr<GreenThread>& t) {
+  t->tid = new_thread_tid();
   Registry& r = registry();
   std::lock_guard<gd::SpinLock> lock(r.mu);
   r.threads.insert(id_of(t.get()), t);
@@ -86,6 +97,7 @@ void threads_after_fork() {
   r.mu.unlock();  // another OS thread of the parent may have held it
   gd::Hub* hub = gd::Hub::current_if_exists();
   const gd::GreenletImpl* self = hub != nullptr ? hub->running() : nullptr;
+  if (hub != nullptr) signals_after_fork(hub->running());  // before the others are freed
   std::vector<GreenThread*> gone;
   r.threads.for_each([&](const GreenThread& t) {
     if (&t != self) gone.push_back(const_cast<GreenThread*>(&t));

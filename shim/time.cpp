@@ -6,7 +6,6 @@
 #include <climits>
 
 #include "park.hpp"
-#include "signal.hpp"
 
 using namespace green::shim;
 

@@ -92,6 +92,9 @@ struct Waiter {
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;
+  // The park of g it belongs to: a wake for it never ends another park of g (one in a
+  // signal handler that runs while this wait is still queued).
+  std::uint32_t seq = 0;
   std::uint32_t woken = 0;    // a futex word, set to 1 by the wake of such a thread
 };
 

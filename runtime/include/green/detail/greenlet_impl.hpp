@@ -8,6 +8,7 @@
 // block while others throw.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -80,6 +81,9 @@ class GreenletImpl {
   bool own_tls_ = false;
   int errno_ = 0;                      // errno_ and eh_: kept here only when TLS is shared
   EhState eh_;
+  // A signal may be pending for it (the shim's per-thread signals): its next park, or the
+  // end of the one it is in, lets the shim deliver it. Set from any thread.
+  std::atomic<bool> signal_note_{false};
   std::exception_ptr pending_;         // to throw at the next blocking point
   const void* pending_source_ = nullptr;
   std::exception_ptr exception_;       // escaped from the body
@@ -99,6 +103,10 @@ class GreenletImpl {
     return e;
   }
   LocalSlots*& locals() noexcept { return locals_; }
+  void note_signal() noexcept { signal_note_.store(true, std::memory_order_release); }
+  bool take_signal_note() noexcept { return signal_note_.exchange(false, std::memory_order_acq_rel); }
+  // Which park it is in or last was in: a wait-queue entry names the park it belongs to.
+  std::uint32_t park_seq() const noexcept { return park_seq_; }
   const StackArea& stack() const noexcept { return stack_; }
   // Whether it has a TLS of its own (a greenlet thread), not its hub's.
   bool owns_tls() const noexcept { return own_tls_; }
