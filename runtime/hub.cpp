@@ -330,7 +330,7 @@ Wake Hub::park(Deadline deadline, ParkPolicy policy, const AfterEnqueue* then) n
     if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
     return ended ? Wake::signaled : Wake::notified;
   }
-  if (policy.interruptible && self->pending_) {
+  if (policy.interruptible && self->pending_ && self->hold_interrupts_ == 0) {
     if (then != nullptr && then->fn(then->arg) != 0) return Wake::none;
     return Wake::interrupted;
   }
@@ -481,7 +481,7 @@ void Hub::interrupt(GreenletImpl* g, std::exception_ptr exc, const void* source)
   g->pending_source_ = source;
   // A parked greenlet is woken to take it now; a ready or running one takes it at its next
   // blocking point, so that a wake-up already granted (a queue item) is never lost.
-  if (g->interruptible_) wake(g, Wake::interrupted);
+  if (g->interruptible_ && g->hold_interrupts_ == 0) wake(g, Wake::interrupted);
 }
 
 Wake Hub::wait_fd(int fd, int events, Deadline deadline, FdWaitList* list, ParkPolicy policy) noexcept {

@@ -4,20 +4,25 @@
 // already ready come back at once, exactly as libc reports them); if nothing is ready it
 // parks on the fds through the hub and asks again when one fires or the timeout passes.
 //
-// Departure from POSIX: ppoll/pselect/epoll_pwait apply their signal mask only to the
-// kernel calls, not while the greenlet is parked (the mask belongs to the OS thread that
-// every greenlet shares).
+// ppoll/pselect/epoll_pwait's mask is the calling thread's while it waits (MaskDuring).
 #include <sys/epoll.h>
 #include <sys/select.h>
 
 #include <vector>
 
 #include "park.hpp"
+#include "signal_state.hpp"
 
 using namespace green::shim;
 
 
 namespace {
+
+// A handler ran as the wait's mask was set: -1/EINTR before waiting.
+int interrupted() {
+  errno = EINTR;
+  return -1;
+}
 
 int poll_events(short e) { return ((e & (POLLIN | POLLPRI | POLLRDHUP)) ? 1 : 0) | ((e & POLLOUT) ? 2 : 0); }
 
@@ -125,7 +130,9 @@ GREEN_HOOK(int, ppoll, (struct pollfd* fds, nfds_t n, const struct timespec* ts,
     return -1;
   }
   const green::detail::Deadline d = ts ? green::detail::now_ns() + timespec_ns(*ts) : green::detail::kNoDeadline;
-  return green_poll(hub, fds, n, d, mask);
+  const MaskDuring during(mask);
+  if (during.handled) return interrupted();
+  return green_poll(hub, fds, n, d, during.active() ? nullptr : mask);
 }
 
 GREEN_HOOK(int, select, (int nfds, fd_set* r, fd_set* w, fd_set* e, struct timeval* tv)) {
@@ -162,7 +169,9 @@ GREEN_HOOK(int, pselect, (int nfds, fd_set* r, fd_set* w, fd_set* e, const struc
     return -1;
   }
   const green::detail::Deadline d = ts ? green::detail::now_ns() + timespec_ns(*ts) : green::detail::kNoDeadline;
-  return green_select(hub, nfds, r, w, e, d, mask);
+  const MaskDuring during(mask);
+  if (during.handled) return interrupted();
+  return green_select(hub, nfds, r, w, e, d, during.active() ? nullptr : mask);
 }
 
 GREEN_HOOK(int, epoll_pwait, (int epfd, struct epoll_event* events, int max, int timeout,
@@ -171,8 +180,11 @@ GREEN_HOOK(int, epoll_pwait, (int epfd, struct epoll_event* events, int max, int
   if (hub == nullptr || timeout == 0) return REAL(epoll_pwait)(epfd, events, max, timeout, mask);
   // An epoll fd is itself pollable: readable when one of its fds is ready.
   const std::vector<int> fdv{epfd}, ev{1};
+  const MaskDuring during(mask);
+  if (during.handled) return interrupted();
+  const sigset_t* kernel_mask = during.active() ? nullptr : mask;
   return wait_loop(hub, fdv, ev, ms_deadline(timeout),
-                   [&] { return REAL(epoll_pwait)(epfd, events, max, 0, mask); });
+                   [&] { return REAL(epoll_pwait)(epfd, events, max, 0, kernel_mask); });
 }
 
 GREEN_HOOK(int, epoll_wait, (int epfd, struct epoll_event* events, int max, int timeout)) {

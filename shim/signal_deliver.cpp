@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include "signal_state.hpp"
 #include "thread.hpp"
@@ -264,6 +265,9 @@ void sig_ctx_detach(SigCtx& c) noexcept {
   gd::Hub* hub = c.hub;
   HubSignals* hs = hub ? find_signals(*hub) : nullptr;
   if (hs == nullptr || !c.attached) return;
+  // A signal the process was sent may have been placed here as the thread ended: its
+  // handler runs now, as it would have before the thread's last instructions.
+  deliver_now(c, gd::Eintr::never);
   unlink(*hs, c);
   resync(*hs);
   // What was directed at it dies with it; what the process was sent finds another thread.
@@ -347,8 +351,17 @@ bool run_handler(SigCtx& c, const siginfo_t& info, gd::Eintr eintr, void* uctx) 
   std::uint64_t during = before | bits_of(a.sa_mask);
   if (!(a.sa_flags & SA_NODEFER)) during |= sig_bit(s);
   apply_mask(c, during);
+  // Run at the end of a park (no kernel context), it runs inside greenshim's frames, which no
+  // exception may cross: a kill or a cancellation waits for the thread's next blocking call.
+  const bool in_park = uctx == nullptr;
+  GreenThread* thread = c.g->origin == gd::GreenletImpl::Origin::pthread ? static_cast<GreenThread*>(c.g) : nullptr;
+  bool cancel_was = false;
+  if (in_park) {
+    c.g->hold_interrupts(true);
+    if (thread != nullptr) cancel_was = std::exchange(thread->cancel_enabled, false);
+  }
   ucontext_t here{};
-  if (uctx == nullptr) {
+  if (in_park) {
     here.uc_sigmask = set_of(before);
     uctx = &here;
   }
@@ -360,6 +373,13 @@ bool run_handler(SigCtx& c, const siginfo_t& info, gd::Eintr eintr, void* uctx) 
     a.sa_handler(s);
   }
   errno = saved;
+  if (in_park) {
+    c.g->hold_interrupts(false);
+    if (thread != nullptr) {
+      thread->cancel_enabled = cancel_was;
+      if (cancel_was && thread->cancel_requested && !thread->unwinding) arm_cancel(thread);
+    }
+  }
   apply_mask(c, before);
   if (eintr == gd::Eintr::always) return true;
   return eintr == gd::Eintr::unless_restart && !(a.sa_flags & SA_RESTART);

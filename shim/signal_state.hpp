@@ -68,6 +68,31 @@ bool set_thread_mask(SigCtx& c, std::uint64_t mask, detail::Eintr eintr = detail
 void hub_signals_init(detail::Hub& hub) noexcept;
 // The hub OS thread's own context (the main thread's), or nullptr if it vanished (fork).
 SigCtx* hub_main_ctx(detail::Hub& hub) noexcept;
+// The calling thread's mask replaced by `mask` for one wait (sigsuspend, ppoll, pselect,
+// epoll_pwait) and given back at the end of the scope; no-op for a null mask or a caller
+// that is no greenlet thread. `handled`: a handler already ran as the mask was set (the
+// wait reports EINTR at once).
+class MaskDuring {
+ public:
+  explicit MaskDuring(const sigset_t* mask) noexcept : c_(mask != nullptr ? current_sig_ctx() : nullptr) {
+    if (c_ == nullptr) return;
+    before_ = c_->mask.load();
+    handled = set_thread_mask(*c_, bits_of(*mask), detail::Eintr::always);
+  }
+  ~MaskDuring() {
+    if (c_ != nullptr) set_thread_mask(*c_, before_);
+  }
+  MaskDuring(const MaskDuring&) = delete;
+  MaskDuring& operator=(const MaskDuring&) = delete;
+  // Whether the mask is the thread's now (the kernel calls then need none of their own).
+  bool active() const noexcept { return c_ != nullptr; }
+  bool handled = false;
+
+ private:
+  SigCtx* c_;
+  std::uint64_t before_ = 0;
+};
+
 // Makes `info.si_signo` pending for `c`'s thread (pthread_kill, pthread_sigqueue, tgkill
 // to its ID) and has it run the handler: at once if `c` is the caller's. From any thread.
 void send_to_thread(SigCtx& c, const siginfo_t& info) noexcept;

@@ -52,16 +52,10 @@ GREEN_HOOK(int, pause, ()) {
 
 GREEN_HOOK(int, sigsuspend, (const sigset_t* mask)) {
   GREEN_COOPERATE(sigsuspend, mask);
-  SigCtx* c = current_sig_ctx();
-  if (c == nullptr) return REAL(sigsuspend)(mask);
-  const std::uint64_t before = c->mask.load();
+  if (current_sig_ctx() == nullptr) return REAL(sigsuspend)(mask);
   // The handlers run with `mask` as the thread's, which comes back once they have.
-  struct Restore {
-    SigCtx* c;
-    std::uint64_t mask;
-    ~Restore() { set_thread_mask(*c, mask); }
-  } restore{c, before};
-  if (!set_thread_mask(*c, bits_of(*mask), gd::Eintr::always)) park_until_handled(hub);
+  const MaskDuring during(mask);
+  if (!during.handled) park_until_handled(hub);
   return fail(EINTR);
 }
 

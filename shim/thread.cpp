@@ -255,25 +255,30 @@ GREEN_HOOK(int, pthread_getname_np, (pthread_t t, char* buf, size_t len)) {
 GREEN_HOOK(int, pthread_kill, (pthread_t t, int sig)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g && !greenlet_thread_id(t)) return REAL(pthread_kill)(t, sig);
+  if (!g && !greenlet_thread_id(t)) {
+    SigCtx* main = main_thread_ctx(t);
+    if (main == nullptr || sig <= 0 || sig >= NSIG) return REAL(pthread_kill)(t, sig);
+    return signal_context(*main, tkill_info(sig));
+  }
   if (sig < 0 || sig >= NSIG) return EINVAL;
   // A thread that has ended takes no signal, and it is no error (glibc's answer, also for
   // a joined thread's ID).
   if (sig == 0 || !g || g->dead()) return 0;
-  return signal_thread(*g, tkill_info(sig));
+  return signal_context(g->sig, tkill_info(sig));
 }
 
 GREEN_HOOK(int, pthread_sigqueue, (pthread_t t, int sig, const union sigval value)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
-  if (!g) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_sigqueue)(t, sig, value);
+  SigCtx* main = g ? nullptr : main_thread_ctx(t);
+  if (!g && main == nullptr) return greenlet_thread_id(t) ? ESRCH : REAL(pthread_sigqueue)(t, sig, value);
   if (sig < 0 || sig >= NSIG) return EINVAL;
-  if (g->dead()) return ESRCH;  // glibc: unlike pthread_kill, no thread to queue to
+  if (g && g->dead()) return ESRCH;  // glibc: unlike pthread_kill, no thread to queue to
   if (sig == 0) return 0;
   siginfo_t info = tkill_info(sig);
   info.si_code = SI_QUEUE;
   info.si_value = value;
-  return signal_thread(*g, info);
+  return signal_context(g ? g->sig : *main, info);
 }
 
 GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {

@@ -110,9 +110,14 @@ int init_thread_sched(GreenThread& t, const pthread_attr_t* attr);
 std::shared_ptr<GreenThread> find_thread_by_tid(int tid);
 // A new thread's gettid() (thread_id.cpp).
 int new_thread_tid() noexcept;
-// Sends `info.si_signo` to greenlet thread `t` as the kernel sends to a thread: ignored,
-// its default action, or pending for it and its handler run there. An errno value.
-int signal_thread(GreenThread& t, const siginfo_t& info);
+// Sends `info.si_signo` to the thread whose context `c` is, as the kernel sends to a
+// thread: ignored, its default action, or pending for it and its handler run there. An
+// errno value.
+int signal_context(SigCtx& c, const siginfo_t& info);
+// The context of the main thread if `t` names it (its hub's OS thread, seen from a
+// greenlet of that hub), else nullptr: a signal to it must not reach the kernel, which
+// would give it to whichever greenlet runs.
+SigCtx* main_thread_ctx(pthread_t t) noexcept;
 // A siginfo as tgkill() and pthread_kill() fill it (SI_TKILL from this process).
 siginfo_t tkill_info(int sig);
 // Records that a real OS thread was started while the hooks were active.

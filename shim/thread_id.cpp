@@ -46,8 +46,6 @@ siginfo_t tkill_info(int sig) {
   return info;
 }
 
-namespace {
-// Sends to the thread `c` is the context of, as the kernel sends to a thread.
 int signal_context(SigCtx& c, const siginfo_t& info) {
   const int sig = info.si_signo;
   if (sig == SIGKILL || sig == SIGSTOP) return REAL(pthread_kill)(c.hub->os_thread(), sig);  // the process's
@@ -63,9 +61,12 @@ int signal_context(SigCtx& c, const siginfo_t& info) {
   send_to_thread(c, info);
   return 0;
 }
-}  // namespace
 
-int signal_thread(GreenThread& t, const siginfo_t& info) { return signal_context(t.sig, info); }
+SigCtx* main_thread_ctx(pthread_t t) noexcept {
+  if (current_sig_ctx() == nullptr) return nullptr;
+  gd::Hub* hub = gd::Hub::current_if_exists();
+  return pthread_equal(t, hub->os_thread()) ? hub_main_ctx(*hub) : nullptr;
+}
 
 }  // namespace green::shim
 
@@ -105,7 +106,7 @@ GREEN_HOOK(int, tgkill, (pid_t tgid, pid_t tid, int sig)) {
     return -1;
   }
   if (sig == 0) return 0;
-  if (const int e = signal_thread(*t, tkill_info(sig))) {
+  if (const int e = signal_context(t->sig, tkill_info(sig))) {
     errno = e;
     return -1;
   }
@@ -114,13 +115,13 @@ GREEN_HOOK(int, tgkill, (pid_t tgid, pid_t tid, int sig)) {
 
 GREEN_HOOK(int, raise, (int sig)) {
   GREEN_BOOKKEEPING();
-  GreenThread* self = current_thread();
-  if (self == nullptr || gd::tls_no_hooks != 0) return REAL(raise)(sig);
+  SigCtx* self = current_sig_ctx();
+  if (self == nullptr) return REAL(raise)(sig);
   if (sig <= 0 || sig >= NSIG) {
     errno = EINVAL;
     return -1;
   }
-  if (const int e = signal_thread(*self, tkill_info(sig))) {
+  if (const int e = signal_context(*self, tkill_info(sig))) {
     errno = e;
     return -1;
   }

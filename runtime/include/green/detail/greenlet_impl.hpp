@@ -84,6 +84,7 @@ class GreenletImpl {
   // A signal may be pending for it (the shim's per-thread signals): its next park, or the
   // end of the one it is in, lets the shim deliver it. Set from any thread.
   std::atomic<bool> signal_note_{false};
+  std::uint8_t hold_interrupts_ = 0;   // >0: a kill, Timeout or cancel waits (hold_interrupts)
   std::exception_ptr pending_;         // to throw at the next blocking point
   const void* pending_source_ = nullptr;
   std::exception_ptr exception_;       // escaped from the body
@@ -103,6 +104,9 @@ class GreenletImpl {
     return e;
   }
   LocalSlots*& locals() noexcept { return locals_; }
+  // While held, nothing pending is thrown at its blocking points: the shim holds them while
+  // a signal handler runs at the end of a park, whose frames no exception may cross.
+  void hold_interrupts(bool on) noexcept { hold_interrupts_ = static_cast<std::uint8_t>(hold_interrupts_ + (on ? 1 : -1)); }
   void note_signal() noexcept { signal_note_.store(true, std::memory_order_release); }
   bool take_signal_note() noexcept { return signal_note_.exchange(false, std::memory_order_acq_rel); }
   // Which park it is in or last was in: a wait-queue entry names the park it belongs to.
