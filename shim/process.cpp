@@ -91,3 +91,38 @@ GREEN_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int options)) 
     return info->si_pid != 0 ? 1 : 0;  // 0: nothing yet
   }) < 0 ? -1 : 0;
 }
+
+// vfork: the child borrows the parent's memory, TLS included, until it execs or exits, so
+// whatever a hook did there would change the parent's books (its signal masks and
+// handlers, its fd table). The child runs with the hooks off (tls_no_hooks raised in the
+// TLS they share), and the parent, resumed, lowers it again. Written in assembly as glibc's
+// is: a C function cannot return twice from one frame.
+extern "C" __attribute__((visibility("hidden"), used)) long green_vfork_failed(long r) {
+  errno = static_cast<int>(-r);
+  return -1;
+}
+
+asm(R"(
+  .text
+  .globl vfork
+  .type vfork, @function
+vfork:
+  popq %rdi
+  movl $58, %eax
+  syscall
+  pushq %rdi
+  movq _ZN5green6detail12tls_no_hooksE@gottpoff(%rip), %rcx
+  testq %rax, %rax
+  jne 1f
+  incl %fs:(%rcx)
+  ret
+1:
+  cmpq $-4095, %rax
+  jae 2f
+  decl %fs:(%rcx)
+  ret
+2:
+  movq %rax, %rdi
+  jmp green_vfork_failed
+  .size vfork, .-vfork
+)");

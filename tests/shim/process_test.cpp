@@ -263,3 +263,62 @@ TEST_F(ProcessTest, UnderscoreForkLeavesTheOtherThreadsBehind) {
   EXPECT_EQ(count(rs, child, 'T'), 0) << "the ticker thread must not exist in the child";
   EXPECT_EQ(count(rs, child, 'C'), 1);
 }
+
+namespace {
+std::atomic<int> vfork_handled{0};
+void count_vfork_signal(int) { vfork_handled.fetch_add(1); }
+
+// The calling thread's kernel mask, SigBlk in /proc/self/status (what the kernel delivers by).
+std::string kernel_sigblk() {
+  FILE* f = std::fopen("/proc/thread-self/status", "r");
+  char line[256];
+  std::string found;
+  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "SigBlk:", 7) == 0) found = line + 7;
+  }
+  if (f != nullptr) std::fclose(f);
+  return found;
+}
+}  // namespace
+
+// A vfork child shares the parent's memory until it execs or exits: what it does to its
+// own signal mask, handlers and fds (as Python's subprocess does before exec) must not
+// become the parent's.
+TEST_F(ProcessTest, AVforkChildsMaskHandlersAndFdsStayItsOwn) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_vfork_signal;
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  vfork_handled = 0;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string mask_before = kernel_sigblk();
+  const pid_t pid = ::vfork();
+  if (pid == 0) {
+    sigset_t all;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGUSR1, &dfl, nullptr);
+    ::close(fds[0]);
+    ::_exit(5);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  EXPECT_EQ(kernel_sigblk(), mask_before) << "the child's mask became the parent's";
+  sigset_t now;
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  EXPECT_EQ(sigismember(&now, SIGUSR1), 0);
+  ::kill(::getpid(), SIGUSR1);
+  for (int i = 0; i < 100 && vfork_handled.load() == 0; ++i) sleep_ms(5);
+  EXPECT_EQ(vfork_handled.load(), 1) << "the parent's handler is gone";
+  ASSERT_EQ(::write(fds[1], "v", 1), 1);
+  char c = 0;
+  EXPECT_EQ(::read(fds[0], &c, 1), 1) << "the child's close() closed the parent's fd";
+  EXPECT_EQ(c, 'v');
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ::sigaction(SIGUSR1, &old, nullptr);
+}

@@ -108,7 +108,10 @@ class GreenletImpl {
   // a signal handler runs at the end of a park, whose frames no exception may cross.
   void hold_interrupts(bool on) noexcept { hold_interrupts_ = static_cast<std::uint8_t>(hold_interrupts_ + (on ? 1 : -1)); }
   void note_signal() noexcept { signal_note_.store(true, std::memory_order_release); }
-  bool take_signal_note() noexcept { return signal_note_.exchange(false, std::memory_order_acq_rel); }
+  // Clears the note; whether it was set. A plain load first: the hub asks on every park.
+  bool take_signal_note() noexcept {
+    return signal_note_.load(std::memory_order_relaxed) && signal_note_.exchange(false, std::memory_order_acq_rel);
+  }
   // Which park it is in or last was in: a wait-queue entry names the park it belongs to.
   std::uint32_t park_seq() const noexcept { return park_seq_; }
   const StackArea& stack() const noexcept { return stack_; }
