@@ -77,6 +77,7 @@ Config load() {
       env_size("GREEN_OFFLOAD_THREADS", 4, 1, 1024, "a count from 1 to 1024"));
   c.report_errors = !env_choice("GREEN_QUIET", false, "1", "0");
   c.fsbase_syscall = env_choice("GREEN_FSBASE", false, "syscall", "auto");
+  c.preempt_ns = static_cast<long>(env_size("GREEN_PREEMPT_MS", 10, 0, 1000, "milliseconds from 0 to 1000")) * 1000000;
   return c;
 }
 

@@ -18,6 +18,7 @@ struct Config {
   unsigned offload_threads;     // GREEN_OFFLOAD_THREADS: real helper threads at most
   bool report_errors;           // GREEN_QUIET=1 silences the one-line failure reports
   bool fsbase_syscall;          // GREEN_FSBASE=syscall: thread pointers set by arch_prctl only
+  long preempt_ns;              // GREEN_PREEMPT_MS: how long a greenlet thread may run (0: no preemption)
 };
 
 // The settings, read on first use. Each malformed or out-of-range value is reported in one

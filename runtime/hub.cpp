@@ -223,6 +223,7 @@ void Hub::loop() {
     last_poll_ns_ = now_ns();
     if (runq_.empty()) {
       const int alive = ev_run(loop_, EVRUN_ONCE);
+      if (__builtin_expect(preempt_idle_.load(std::memory_order_relaxed), 0)) preempt_rearm();
       run_fired();
       if (runq_.empty() && alive == 0) {
         // Every greenlet is parked and no watcher can wake one: tell the main greenlet,

@@ -251,6 +251,28 @@ class GREEN_EXPORT Hub {
   using SignalHook = bool (*)(GreenletImpl* self, Eintr eintr);
   static void set_signal_hook(SignalHook hook) noexcept;
 
+  // Preemption (hub_preempt.cpp). A per-hub timer sends kPreemptSignal to the hub's OS
+  // thread every `interval_ns`; the shim's signal handler gives each tick to
+  // preempt_tick(). The timer stops while the hub sits idle, and starts again when it runs
+  // greenlets. Returns false if the timer cannot be made.
+  static constexpr int kPreemptSignal = SIGURG;
+  bool preempt_start(long interval_ns) noexcept;
+  bool preempt_enabled() const noexcept { return preempt_on_; }
+  // Whether a signal is this hub's tick.
+  bool is_preempt_tick(const siginfo_t* info) const noexcept;
+  // On a tick, in the signal handler: whether the running greenlet has run since the
+  // previous tick without a switch (and the hub is not idle, else the timer stops).
+  bool preempt_due() noexcept;
+  // Makes the interrupted greenlet (uctx: the signal's context) yield once the handler has
+  // returned, as if it had called sched_yield() where it was (Go's asynchronous preemption).
+  static void preempt_inject(void* uctx) noexcept;
+  // The preempted greenlet's yield: the hub, kept from polling for a whole interval, polls
+  // before the ready greenlets run.
+  void preempt_yield() noexcept {
+    budget_ = 1;
+    yield();
+  }
+
  private:
   class HubGreenlet;
   class MainGreenlet;
@@ -297,6 +319,15 @@ class GREEN_EXPORT Hub {
   std::shared_ptr<GreenletImpl> hub_g_;
   StackPool stacks_;
   int budget_;                 // direct switches left before the next clock check
+  std::uint64_t switches_ = 0;  // every switch: a tick that sees no change preempts
+  std::uint64_t tick_switches_ = 0;
+  int idle_ticks_ = 0;
+  void* preempt_timer_ = nullptr;  // timer_t (the kernel's first timer is 0: preempt_on_ says)
+  bool preempt_on_ = false;
+  long preempt_interval_ns_ = 0;
+  std::atomic<bool> preempt_idle_{false};  // the timer is stopped: the hub idled
+  void preempt_rearm() noexcept;
+  void preempt_after_fork() noexcept;
   std::int64_t last_poll_ns_;  // when the hub last polled libev
   std::int64_t poll_interval_ns_;
   EhState* eh_;   // the hub thread's exception globals and errno, where the greenlets that
@@ -339,6 +370,7 @@ GREEN_HOT void Hub::switch_to(GreenletImpl* to) noexcept {
     from->eh_ = *eh_;
   }
   current_ = to;
+  ++switches_;
   to->state_ = GreenletImpl::State::running;
   if (to->tp_ != from->tp_) tls::install(to->tp_);
   fiber::Transfer t = fiber::jump(to->ctx_, from);

@@ -126,6 +126,7 @@ void Hub::after_fork() noexcept {
   NoHooks guard;
   os_tid_ = static_cast<int>(gettid());
   tls::after_fork(tp_);
+  preempt_after_fork();
   ev_loop_fork(loop_);
   futexes_close();  // the parent's ring, with the vanished threads' waits; a new one at next use
   if (netpoll_ != nullptr) {

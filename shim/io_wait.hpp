@@ -81,9 +81,10 @@ auto io_call(int fd, int dir, Op op, size_t want = 0, bool socket_call = false,
   if (st->mode == FdState::Mode::foreign) {
     // The wrong end of a pipe fails at once (EBADF): no readiness will ever come.
     if (!(dir == kRead ? st->readable : st->writable)) return op(0);
-    // The real fd blocks: call it only once it is ready.
-    if (!ready_now(fd, dir) && after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) {
-      return -1;
+    // The real fd blocks: call it only once it is ready (a wake may be for a signal whose
+    // handler lets the call go on).
+    while (!ready_now(fd, dir)) {
+      if (after_wake(wait_ready(hub, fd, *st, dir, deadline)) == Resume::fail) return -1;
     }
     return op(0);
   }

@@ -21,6 +21,7 @@ namespace {
 struct Handler {
   std::atomic<bool> wrapped{false};
   struct sigaction user {};
+  bool kept = false;  // keep_trampoline(): greenshim's handler whatever the program sets
 };
 Handler handlers[NSIG];
 
@@ -67,8 +68,29 @@ struct sigaction user_action(int sig) noexcept {
 void reset_to_default(int sig) noexcept {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
+  if (handlers[sig].kept) {
+    handlers[sig].user = dfl;  // the kernel keeps greenshim's handler
+    return;
+  }
   handlers[sig].wrapped.store(false);
   REAL(sigaction)(sig, &dfl, nullptr);
+}
+
+void keep_trampoline(int sig) noexcept {
+  Handler& h = handlers[sig];
+  if (h.kept) return;
+  struct sigaction now {};
+  if (!h.wrapped.load()) {
+    REAL(sigaction)(sig, nullptr, &now);
+    h.user = now;
+  }
+  h.kept = true;
+  h.wrapped.store(true);
+  struct sigaction real {};
+  real.sa_flags = SA_SIGINFO | SA_RESTART | (h.user.sa_flags & SA_ONSTACK);
+  real.sa_sigaction = trampoline;
+  sigfillset(&real.sa_mask);
+  REAL(sigaction)(sig, &real, nullptr);
 }
 
 void default_action(int sig) noexcept {
@@ -101,10 +123,10 @@ GREEN_HOOK(int, sigaction, (int sig, const struct sigaction* act, struct sigacti
   const bool was_wrapped = h.wrapped.load();
   if (was_wrapped) previous = h.user;
   int r;
-  if (is_handler(act)) {
+  if (is_handler(act) || (act != nullptr && h.kept)) {
     if (gd::Hub* hub = gd::Hub::current_if_exists()) hub_signals_init(*hub);
     struct sigaction real = *act;
-    real.sa_flags = (act->sa_flags | SA_SIGINFO) & ~(SA_RESETHAND | SA_NODEFER);
+    real.sa_flags = (act->sa_flags | SA_SIGINFO | (h.kept ? SA_RESTART : 0)) & ~(SA_RESETHAND | SA_NODEFER);
     real.sa_sigaction = trampoline;
     sigfillset(&real.sa_mask);
     h.user = *act;

@@ -18,12 +18,15 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
 #include <utility>
 
+#include "config.hpp"
 #include "signal_state.hpp"
 #include "thread.hpp"
 
 extern "C" int ev_run(struct ev_loop*, int);
+extern "C" int _Unwind_RaiseException(void*);
 
 namespace gd = green::detail;
 
@@ -176,7 +179,9 @@ const bool hooks_set = (gd::Hub::set_kick_hook(&on_kick), gd::Hub::set_signal_ho
 struct TextRange {
   std::uintptr_t lo = 0, hi = 0;
 };
-TextRange runtime_text[3];
+// Also code that holds locks no hook sees (glibc's, the loader's, the unwinder's): no
+// greenlet is preempted there.
+TextRange runtime_text[3], locking_text[4];
 
 void find_text(const void* addr, TextRange& out) {
   struct Look {
@@ -204,16 +209,33 @@ const bool text_found = [] {
   find_text(reinterpret_cast<const void*>(&find_text), runtime_text[0]);
   find_text(reinterpret_cast<const void*>(&ev_run), runtime_text[1]);
   find_text(reinterpret_cast<const void*>(&boost::context::detail::jump_fcontext), runtime_text[2]);
+  find_text(reinterpret_cast<const void*>(&::getpid), locking_text[0]);
+  find_text(reinterpret_cast<const void*>(&std::terminate), locking_text[1]);
+  find_text(reinterpret_cast<const void*>(&_Unwind_RaiseException), locking_text[2]);
+  if (void* ld = dlsym(RTLD_DEFAULT, "_dl_find_object")) find_text(ld, locking_text[3]);
   return true;
 }();
 
-bool interrupted_runtime(const void* uctx) noexcept {
+bool pc_in(const void* uctx, const TextRange* ranges, std::size_t n) noexcept {
   const auto* uc = static_cast<const ucontext_t*>(uctx);
   const auto pc = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  for (const TextRange& r : runtime_text) {
-    if (pc >= r.lo && pc < r.hi) return true;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (pc >= ranges[i].lo && pc < ranges[i].hi) return true;
   }
   return false;
+}
+
+bool interrupted_runtime(const void* uctx) noexcept { return pc_in(uctx, runtime_text, 3); }
+
+// A tick: the running greenlet thread yields if it has run a whole interval and was
+// interrupted where a switch is safe (its own code, signals not blocked by the program).
+void preempt_tick(gd::Hub& hub, HubSignals& hs, void* uctx) noexcept {
+  if (!hub.preempt_due()) return;
+  gd::GreenletImpl* cur = hub.running();
+  SigCtx* c = ctx_of(cur, hs);
+  if (c == nullptr || c->g != cur || (c->mask.load() & sig_bit(gd::Hub::kPreemptSignal))) return;
+  if (gd::tls_no_hooks != 0 || interrupted_runtime(uctx) || pc_in(uctx, locking_text, 4)) return;
+  gd::Hub::preempt_inject(uctx);
 }
 
 bool synchronous(int sig, const siginfo_t* info) noexcept {
@@ -245,6 +267,15 @@ SigCtx* current_sig_ctx() noexcept {
 }
 
 void hub_signals_init(gd::Hub& hub) noexcept { signals_of(hub); }
+
+void start_preemption(gd::Hub& hub) noexcept {
+  const long interval = gd::config().preempt_ns;
+  if (interval <= 0 || hub.preempt_enabled()) return;
+  signals_of(hub);
+  keep_trampoline(gd::Hub::kPreemptSignal);
+  gd::NoHooks off;
+  hub.preempt_start(interval);
+}
 
 SigCtx* hub_main_ctx(gd::Hub& hub) noexcept {
   HubSignals& hs = signals_of(hub);
@@ -432,6 +463,10 @@ bool route_signal(int sig, siginfo_t* info, void* uctx) noexcept {
   gd::Hub* hub = gd::Hub::current_if_exists();
   HubSignals* hs = hub ? find_signals(*hub) : nullptr;
   if (hs == nullptr || synchronous(sig, info)) return false;
+  if (hub->is_preempt_tick(info)) {
+    preempt_tick(*hub, *hs, uctx);
+    return true;
+  }
   const std::uint64_t bit = sig_bit(sig);
   const bool in_runtime = hub->in_hub_fiber() || gd::tls_no_hooks != 0 || interrupted_runtime(uctx);
   SigCtx* here = in_runtime ? nullptr : ctx_of(hub->running(), *hs);

@@ -119,6 +119,12 @@ void default_action(int sig) noexcept;
 // with the mask POSIX gives a handler; returns whether it ends a wait of policy `eintr`.
 // `uctx`: the kernel's context when the kernel's signal interrupted this very thread.
 bool run_handler(SigCtx& c, const siginfo_t& info, detail::Eintr eintr, void* uctx = nullptr) noexcept;
+// Preemption of the hub's greenlet threads (GREEN_PREEMPT_MS), started with its first
+// one: its tick signal keeps greenshim's handler whatever the program sets.
+void start_preemption(detail::Hub& hub) noexcept;
+// Has the kernel run greenshim's handler for `sig` from now on, whatever disposition the
+// program gives it (which greenshim then applies itself) (signal.cpp).
+void keep_trampoline(int sig) noexcept;
 // From greenshim's handler of `sig`, on the hub's OS thread: true if the signal was routed
 // (its handler ran, or it is pending for a thread), false if the caller runs the program's
 // handler where it is (a fault, a thread that is no greenlet).

@@ -99,6 +99,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
     } else {
       hub->spawn(t, stack_size_from(attr), own_tls);
     }
+    start_preemption(*hub);  // once there are threads to share the hub
   } catch (const std::system_error& e) {
     if (t) {
       sig_ctx_detach(t->sig);

@@ -25,6 +25,7 @@ constexpr Option kOptions[] = {
     {"--stack-size", "GREEN_STACK_SIZE", "usable bytes per greenlet stack (256k; k/M/G suffixes)"},
     {"--stack-pool", "GREEN_STACK_POOL", "stacks kept for reuse per hub (1024)"},
     {"--poll-us", "GREEN_POLL_US", "longest run of ready greenlets, in µs, before the hub polls I/O (50)"},
+    {"--preempt-ms", "GREEN_PREEMPT_MS", "how long a thread may run without blocking, in ms, before it is preempted (10; 0: never)"},
     {"--threads", "GREEN_THREADS", "'green' (default): pthreads become greenlets; 'real': OS threads"},
     {"--real-threads", "GREEN_REAL_THREADS", "colon-separated libraries whose threads stay real (e.g. libjvm.so)"},
     {"--offload-threads", "GREEN_OFFLOAD_THREADS", "real helper threads for name resolution (4)"},

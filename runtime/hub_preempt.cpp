@@ -1,0 +1,176 @@
+// Preemption of a greenlet that runs without blocking (GREEN_PREEMPT_MS), as Go has done
+// since 1.14: a per-hub timer signal; when a tick finds the same greenlet running as at the
+// previous one, the signal handler rewrites the interrupted context so that, once the
+// handler has returned, the greenlet "calls" green_preempt_stub, which saves every register
+// (the vector state by XSAVE), yields, and resumes where it was. The greenlet yields in its
+// own context, not inside the handler: the kernel's signal frame and mask are long gone.
+//
+// The stub leaves the red zone (128 bytes below %rsp, which leaf code may use) alone, and
+// returns with `ret $128` to the interrupted instruction with %rsp as it was.
+#include <cpuid.h>
+#include <signal.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <cerrno>
+
+#include "hub.hpp"
+
+extern "C" {
+// Where the preempted greenlet resumes; set by the signal handler in the greenlet's own TLS
+// (the one the stub then reads: the same thread pointer).
+__attribute__((visibility("hidden"), tls_model("initial-exec"))) __thread std::uintptr_t green_preempt_pc = 0;
+// Bytes XSAVE writes for the features the kernel enabled (CPUID 0xD), 64-byte multiple.
+__attribute__((visibility("hidden"))) std::uintptr_t green_xsave_size = 4096;
+__attribute__((visibility("hidden"), used)) void green_preempt_point() noexcept;
+void green_preempt_stub();
+}
+
+asm(R"(
+  .text
+  .p2align 4
+  .type green_preempt_stub, @function
+green_preempt_stub:
+  leaq -136(%rsp), %rsp
+  pushq %rax
+  movq green_preempt_pc@gottpoff(%rip), %rax
+  movq %fs:(%rax), %rax
+  movq %rax, 8(%rsp)
+  popq %rax
+  pushfq
+  pushq %rax
+  pushq %rcx
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  pushq %r8
+  pushq %r9
+  pushq %r10
+  pushq %r11
+  pushq %rbx
+  movq %rsp, %rbx
+  subq green_xsave_size(%rip), %rsp
+  andq $-64, %rsp
+  xorl %eax, %eax
+  movq %rax, 512(%rsp)
+  movq %rax, 520(%rsp)
+  movq %rax, 528(%rsp)
+  movq %rax, 536(%rsp)
+  movq %rax, 544(%rsp)
+  movq %rax, 552(%rsp)
+  movq %rax, 560(%rsp)
+  movq %rax, 568(%rsp)
+  movl $-1, %eax
+  movl $-1, %edx
+  xsave64 (%rsp)
+  cld
+  call green_preempt_point
+  movl $-1, %eax
+  movl $-1, %edx
+  xrstor64 (%rsp)
+  movq %rbx, %rsp
+  popq %rbx
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rax
+  popfq
+  ret $128
+  .size green_preempt_stub, .-green_preempt_stub
+)");
+
+namespace green::detail {
+
+namespace {
+
+// The stub saves the vector state with XSAVE: without it (and the kernel's enabling of it,
+// OSXSAVE), no preemption.
+const bool xsave_usable = [] {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+  if (!__get_cpuid_count(0xD, 0, &a, &b, &c, &d) || b == 0) return false;
+  // The legacy area and the header are zeroed where XRSTOR reads them: at least 576 bytes.
+  green_xsave_size = ((b < 576 ? 576 : b) + 63) & ~std::uintptr_t{63};
+  return true;
+}();
+
+timer_t timer_of(void* t) { return static_cast<timer_t>(t); }
+
+void set_interval(void* timer, long ns) noexcept {
+  itimerspec its{};
+  its.it_interval = {ns / 1000000000, ns % 1000000000};
+  its.it_value = its.it_interval;
+  timer_settime(timer_of(timer), 0, &its, nullptr);
+}
+
+}  // namespace
+
+bool Hub::preempt_start(long interval_ns) noexcept {
+  if (preempt_on_ || interval_ns <= 0 || !xsave_usable) return preempt_on_;
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = kPreemptSignal;
+  sev._sigev_un._tid = os_tid_;
+  sev.sigev_value.sival_ptr = this;  // how a tick is told from the program's own SIGURG
+  timer_t t;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) return false;
+  preempt_timer_ = t;
+  preempt_on_ = true;
+  preempt_interval_ns_ = interval_ns;
+  tick_switches_ = switches_;
+  set_interval(preempt_timer_, interval_ns);
+  return true;
+}
+
+bool Hub::is_preempt_tick(const siginfo_t* info) const noexcept {
+  return info != nullptr && info->si_signo == kPreemptSignal && info->si_code == SI_TIMER &&
+         info->si_value.sival_ptr == this && preempt_on_;
+}
+
+bool Hub::preempt_due() noexcept {
+  if (in_hub_fiber()) {
+    // Idle (or polling): two ticks in a row and the timer stops until the hub runs a
+    // greenlet again, so that an idle process takes no wake-ups.
+    if (++idle_ticks_ >= 2 && !preempt_idle_.load(std::memory_order_relaxed)) {
+      preempt_idle_.store(true, std::memory_order_relaxed);
+      set_interval(preempt_timer_, 0);
+    }
+    return false;
+  }
+  idle_ticks_ = 0;
+  const bool ran_through = switches_ == tick_switches_;
+  tick_switches_ = switches_;
+  return ran_through;
+}
+
+void Hub::preempt_rearm() noexcept {
+  preempt_idle_.store(false, std::memory_order_relaxed);
+  idle_ticks_ = 0;
+  tick_switches_ = switches_;
+  set_interval(preempt_timer_, preempt_interval_ns_);
+}
+
+void Hub::preempt_after_fork() noexcept {
+  // Timers are not inherited: the child makes its own on its next need.
+  preempt_on_ = false;
+  preempt_idle_.store(false, std::memory_order_relaxed);
+}
+
+void Hub::preempt_inject(void* uctx) noexcept {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+  green_preempt_pc = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&green_preempt_stub);
+}
+
+}  // namespace green::detail
+
+void green_preempt_point() noexcept {
+  const int saved = errno;
+  if (green::detail::Hub* hub = green::detail::Hub::current_if_exists()) hub->preempt_yield();
+  errno = saved;
+}
