@@ -47,6 +47,11 @@ GREEN_HOOK(int, sigpending, (sigset_t* set)) {
   // Also what the kernel holds: signals every thread blocks stay pending there.
   sigset_t kernel;
   if (REAL(sigpending)(&kernel) != 0) return -1;
+  // What the kernel holds of the preemption signal is greenshim's tick, while every thread
+  // blocks it.
+  if (green::detail::Hub* hub = green::detail::Hub::current_if_exists(); hub != nullptr && hub->preempt_enabled()) {
+    sigdelset(&kernel, green::detail::Hub::kPreemptSignal);
+  }
   *set = set_of(bits_of(kernel) | pending_for(*c));
   return 0;
 }

@@ -74,8 +74,12 @@ GREEN_HOOK(int, sigtimedwait, (const sigset_t* set, siginfo_t* info, const struc
       return s;
     }
     static const timespec zero{0, 0};
-    const int r = REAL(sigtimedwait)(set, info, &zero);
-    if (r > 0) return r;
+    const int r = REAL(sigtimedwait)(set, &got, &zero);
+    if (r > 0 && hub->is_preempt_tick(&got)) continue;  // the kernel held greenshim's own tick
+    if (r > 0) {
+      if (info != nullptr) *info = got;
+      return r;
+    }
     if (deadline != gd::kNoDeadline && gd::now_ns() >= deadline) return fail(EAGAIN);
     if (sfd.fd < 0) {
       gd::NoHooks off;
