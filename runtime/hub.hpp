@@ -266,6 +266,11 @@ class GREEN_EXPORT Hub {
   // Makes the interrupted greenlet (uctx: the signal's context) yield once the handler has
   // returned, as if it had called sched_yield() where it was (Go's asynchronous preemption).
   static void preempt_inject(void* uctx) noexcept;
+  // Runs in a preempted greenlet thread, before and after its yield, in its own context
+  // with every register saved and an unwind table to the interrupted instruction: the
+  // shim acts there on an asynchronous cancellation (by glibc's forced unwind).
+  using PreemptHook = void (*)(GreenletImpl* self);
+  static void set_preempt_hook(PreemptHook hook) noexcept;
   // The preempted greenlet's yield: the hub, kept from polling for a whole interval, polls
   // before the ready greenlets run.
   void preempt_yield() noexcept {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "hub.hpp"
@@ -22,7 +23,9 @@ extern "C" {
 __attribute__((visibility("hidden"), tls_model("initial-exec"))) __thread std::uintptr_t green_preempt_pc = 0;
 // Bytes XSAVE writes for the features the kernel enabled (CPUID 0xD), 64-byte multiple.
 __attribute__((visibility("hidden"))) std::uintptr_t green_xsave_size = 4096;
-__attribute__((visibility("hidden"), used)) void green_preempt_point() noexcept;
+// Not noexcept: an asynchronous cancellation unwinds from it (forced unwind), through the
+// stub, whose unwind table leads to the interrupted instruction.
+__attribute__((visibility("hidden"), used)) void green_preempt_point();
 void green_preempt_stub();
 }
 
@@ -31,6 +34,8 @@ asm(R"(
   .p2align 4
   .type green_preempt_stub, @function
 green_preempt_stub:
+  .cfi_startproc
+  .cfi_signal_frame
   leaq -136(%rsp), %rsp
   pushq %rax
   movq green_preempt_pc@gottpoff(%rip), %rax
@@ -49,6 +54,11 @@ green_preempt_stub:
   pushq %r11
   pushq %rbx
   movq %rsp, %rbx
+  # From here on: the caller's %rsp (the CFA) is %rbx + 224, its return address (the
+  # interrupted instruction, exact: a signal frame) at CFA - 136, %rbx saved at CFA - 224.
+  .cfi_def_cfa %rbx, 224
+  .cfi_offset %rip, -136
+  .cfi_offset %rbx, -224
   subq green_xsave_size(%rip), %rsp
   andq $-64, %rsp
   xorl %eax, %eax
@@ -81,6 +91,7 @@ green_preempt_stub:
   popq %rax
   popfq
   ret $128
+  .cfi_endproc
   .size green_preempt_stub, .-green_preempt_stub
 )");
 
@@ -99,6 +110,8 @@ const bool xsave_usable = [] {
   return true;
 }();
 
+std::atomic<Hub::PreemptHook> preempt_hook{nullptr};
+
 timer_t timer_of(void* t) { return static_cast<timer_t>(t); }
 
 void set_interval(void* timer, long ns) noexcept {
@@ -109,6 +122,8 @@ void set_interval(void* timer, long ns) noexcept {
 }
 
 }  // namespace
+
+void Hub::set_preempt_hook(PreemptHook hook) noexcept { preempt_hook.store(hook); }
 
 bool Hub::preempt_start(long interval_ns) noexcept {
   if (preempt_on_ || interval_ns <= 0 || !xsave_usable) return preempt_on_;
@@ -169,8 +184,14 @@ void Hub::preempt_inject(void* uctx) noexcept {
 
 }  // namespace green::detail
 
-void green_preempt_point() noexcept {
+void green_preempt_point() {
+  using green::detail::Hub;
   const int saved = errno;
-  if (green::detail::Hub* hub = green::detail::Hub::current_if_exists()) hub->preempt_yield();
+  if (Hub* hub = Hub::current_if_exists()) {
+    const Hub::PreemptHook hook = green::detail::preempt_hook.load();
+    if (hook != nullptr) hook(hub->running());
+    hub->preempt_yield();
+    if (hook != nullptr) hook(hub->running());
+  }
   errno = saved;
 }

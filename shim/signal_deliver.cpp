@@ -229,11 +229,16 @@ bool interrupted_runtime(const void* uctx) noexcept { return pc_in(uctx, runtime
 
 // A tick: the running greenlet thread yields if it has run a whole interval and was
 // interrupted where a switch is safe (its own code, signals not blocked by the program).
+// An asynchronous cancellation armed for it is acted on at the same points, whatever the
+// thread's mask (signals do not block cancellation).
 void preempt_tick(gd::Hub& hub, HubSignals& hs, void* uctx) noexcept {
-  if (!hub.preempt_due()) return;
+  const bool due = hub.preempt_due();
   gd::GreenletImpl* cur = hub.running();
+  const bool cancel = !hub.in_hub_fiber() && async_cancel_due(cur);
+  if (!due && !cancel) return;
   SigCtx* c = ctx_of(cur, hs);
-  if (c == nullptr || c->g != cur || (c->mask.load() & sig_bit(gd::Hub::kPreemptSignal))) return;
+  if (c == nullptr || c->g != cur) return;
+  if (!cancel && (c->mask.load() & sig_bit(gd::Hub::kPreemptSignal))) return;
   if (gd::tls_no_hooks != 0 || interrupted_runtime(uctx) || pc_in(uctx, locking_text, 4)) return;
   gd::Hub::preempt_inject(uctx);
 }

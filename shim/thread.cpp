@@ -3,8 +3,9 @@
 //
 // Departures from POSIX, all because greenlet threads share one OS thread (scheduling
 // calls: thread_sched.cpp):
-// - cancellation is deferred only (asynchronous cancel type is accepted and treated as
-//   deferred). pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
+// - asynchronous cancellation ends a thread that computes at its next preemption tick
+//   (GREEN_PREEMPT_MS), and one that waits at its wait's end only if the wait is a
+//   cancellation point. pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
 #include "thread.hpp"
 
 #include <dlfcn.h>
@@ -289,6 +290,7 @@ GREEN_HOOK(int, pthread_cancel, (pthread_t t)) {
   if (!g || g->dead() || g->unwinding) return 0;  // as pthread_kill
   g->cancel_requested = true;
   if (g->cancel_enabled) arm_cancel(g.get(), g);
+  if (g.get() == current_thread()) act_on_async_cancel(g.get());  // asynchronous: now
   return 0;
 }
 
@@ -300,6 +302,7 @@ GREEN_HOOK(int, pthread_setcancelstate, (int state, int* old)) {
   if (old != nullptr) *old = self->cancel_enabled ? PTHREAD_CANCEL_ENABLE : PTHREAD_CANCEL_DISABLE;
   self->cancel_enabled = state == PTHREAD_CANCEL_ENABLE;
   if (self->cancel_enabled && self->cancel_requested && !self->unwinding) arm_cancel(self);
+  act_on_async_cancel(self);
   return 0;
 }
 
@@ -310,6 +313,7 @@ GREEN_HOOK(int, pthread_setcanceltype, (int type, int* old)) {
   if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
   if (old != nullptr) *old = self->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
   self->cancel_async = type == PTHREAD_CANCEL_ASYNCHRONOUS;
+  act_on_async_cancel(self);  // a pending request is acted on at once, as glibc does
   return 0;
 }
 

@@ -99,6 +99,13 @@ void test_cancel();
 // What a cancellation throws into its thread (ThreadUnwind{PTHREAD_CANCELED}), one object
 // so that raise_pending() knows it.
 const std::exception_ptr& cancellation();
+// Whether an asynchronous cancellation can end `g` at the instruction it is at (a tick
+// that interrupted its own code, or its yield there): a greenlet thread, cancel type
+// asynchronous and enabled, a request armed, and glibc's forced unwind available.
+bool async_cancel_due(const detail::GreenletImpl* g) noexcept;
+// Acts on that cancellation if it is due for the calling thread (pthread_cancel of itself,
+// pthread_setcanceltype/setcancelstate making it due, a preempted thread's yield).
+void act_on_async_cancel(detail::GreenletImpl* g);
 // Makes a cancel request take effect at the thread's next cancellation point: the pending
 // exception is what every blocking hook throws when it parks. `keep` (a reference to t) lets
 // a real thread or another hub's greenlet cancel it.

@@ -141,6 +141,20 @@ void test_cancel() {
   }
 }
 
+bool async_cancel_due(const gd::GreenletImpl* g) noexcept {
+  if (g == nullptr || g->origin != gd::GreenletImpl::Origin::pthread) return false;
+  const auto* t = static_cast<const GreenThread*>(g);
+  return t->cancel_async && t->cancel_enabled && !t->unwinding && t->glibc_unwind && t->pending() == cancellation();
+}
+
+void act_on_async_cancel(gd::GreenletImpl* g) {
+  if (async_cancel_due(g)) static_cast<GreenThread*>(g)->raise_pending();
+}
+
+namespace {
+const bool preempt_hook_set = (gd::Hub::set_preempt_hook(&act_on_async_cancel), true);
+}  // namespace
+
 void arm_cancel(GreenThread* t, std::shared_ptr<GreenThread> keep) {
   t->cancel_requested = false;
   gd::interrupt(t, cancellation(), nullptr, std::move(keep));

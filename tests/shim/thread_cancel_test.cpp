@@ -3,7 +3,7 @@
 // C++ destructors run by the unwinding, the mutex re-taken by a cancelled
 // pthread_cond_wait, pthread_setcancelstate/setcanceltype and pthread_testcancel, and a
 // pending request acted on by the next cancellation point. Runs without the shim and
-// under LD_PRELOAD (deferred cancellation only there; asynchronous counts as deferred).
+// under LD_PRELOAD (asynchronous cancellation: thread_cleanup_test, whose threads are C).
 #include <atomic>
 
 #include "threads_util.hpp"
@@ -202,3 +202,4 @@ TEST_F(ThreadCancelTest, CancelStateAndTypeValidateTheirArguments) {
   });
   EXPECT_EQ(as_int(join(t)), 100u);
 }
+

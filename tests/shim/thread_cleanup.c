@@ -79,3 +79,33 @@ void* cleanup_cancel_when_enabled(void* arg) {
   pthread_cleanup_pop(0);
   return NULL;
 }
+
+/* Asynchronous cancel type, then a loop with no call at all (a thread that deadlocked
+ * itself spinning): the cancel must end it anyway and run A. Never returns. */
+void* cleanup_cancel_async_spin(void* arg) {
+  cleanup_log* log = arg;
+  pthread_cleanup_push(note_a, log);
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+  log->started = 1;
+  for (;;) log->spins = log->spins + 1;
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+/* A request pending while cancellation is disabled becomes due when the thread turns the
+ * asynchronous type on: it ends there (A runs), before noting X. */
+void* cleanup_cancel_async_pending(void* arg) {
+  cleanup_log* log = arg;
+  pthread_cleanup_push(note_a, log);
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  log->started = 1;
+  while (!log->go) {
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+  note(log, 'X');
+  pthread_cleanup_pop(0);
+  return NULL;
+}

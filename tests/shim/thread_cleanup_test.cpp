@@ -71,6 +71,32 @@ TEST_F(ThreadCleanupTest, CancelWaitsWhileDisabledThenRunsTheHandler) {
   EXPECT_STREQ(log.trail, "WA");
 }
 
+// Asynchronous cancellation ends a thread that never reaches a cancellation point (under
+// the shim, at a preemption tick), by glibc's forced unwind: its handler runs.
+TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatOnlyComputes) {
+  cleanup_log log{};
+  pthread_t t;
+  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_spin, &log), 0);
+  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  sleep_ms(20);
+  expect_threads_alive(1);
+  EXPECT_EQ(::pthread_cancel(t), 0);
+  EXPECT_EQ(join(t), PTHREAD_CANCELED);
+  EXPECT_STREQ(log.trail, "A");
+  EXPECT_GT(log.spins, 0u);
+}
+
+TEST_F(ThreadCleanupTest, AsynchronousTypeActsOnAPendingRequestAtOnce) {
+  cleanup_log log{};
+  pthread_t t;
+  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_pending, &log), 0);
+  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  EXPECT_EQ(::pthread_cancel(t), 0);
+  log.go = 1;
+  EXPECT_EQ(join(t), PTHREAD_CANCELED);
+  EXPECT_STREQ(log.trail, "A") << "the thread went on past the call that made the request due";
+}
+
 // Many threads at once, each ended by pthread_exit through its handlers.
 TEST_F(ThreadCleanupTest, ManyThreadsEachRunTheirOwnHandlers) {
   constexpr int kThreads = 64;
