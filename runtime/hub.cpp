@@ -198,6 +198,29 @@ void Hub::finish_current() noexcept {
   std::abort();  // a dead greenlet is never resumed
 }
 
+namespace {
+std::int64_t os_thread_cpu_ns() noexcept {
+  NoHooks off;  // the shim's clock_gettime would ask us again
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+void Hub::count_cpu(GreenletImpl* from) noexcept {
+  const std::int64_t now = os_thread_cpu_ns();
+  from->cpu_ns_ += now - cpu_mark_;
+  cpu_mark_ = now;
+}
+
+std::int64_t Hub::cpu_time(const GreenletImpl* g) noexcept {
+  if (!cpu_counting_) {
+    cpu_counting_ = true;
+    cpu_mark_ = os_thread_cpu_ns();
+  }
+  return g->cpu_ns_ + (g == current_ ? os_thread_cpu_ns() - cpu_mark_ : 0);
+}
+
 bool Hub::clock_says_poll() noexcept {
   budget_ = kSwitchesPerClockCheck;
   return now_ns() - last_poll_ns_ >= poll_interval_ns_;

@@ -251,6 +251,11 @@ class GREEN_EXPORT Hub {
   using SignalHook = bool (*)(GreenletImpl* self, Eintr eintr);
   static void set_signal_hook(SignalHook hook) noexcept;
 
+  // CPU time per greenlet (a thread's CPU-time clock), counted from the first call on this
+  // hub: from then on each switch reads the OS thread's CPU clock (a system call), so it
+  // costs nothing until a program asks.
+  std::int64_t cpu_time(const GreenletImpl* g) noexcept;
+
   // Preemption (hub_preempt.cpp). A per-hub timer sends kPreemptSignal to the hub's OS
   // thread every `interval_ns`; the shim's signal handler gives each tick to
   // preempt_tick(). The timer stops while the hub sits idle, and starts again when it runs
@@ -325,6 +330,9 @@ class GREEN_EXPORT Hub {
   StackPool stacks_;
   int budget_;                 // direct switches left before the next clock check
   std::uint64_t switches_ = 0;  // every switch: a tick that sees no change preempts
+  bool cpu_counting_ = false;
+  std::int64_t cpu_mark_ = 0;   // the OS thread's CPU time when current_ got the CPU
+  void count_cpu(GreenletImpl* from) noexcept;
   std::uint64_t tick_switches_ = 0;
   int idle_ticks_ = 0;
   void* preempt_timer_ = nullptr;  // timer_t (the kernel's first timer is 0: preempt_on_ says)
@@ -374,6 +382,7 @@ GREEN_HOT void Hub::switch_to(GreenletImpl* to) noexcept {
     from->errno_ = *errno_;
     from->eh_ = *eh_;
   }
+  if (__builtin_expect(cpu_counting_, 0)) count_cpu(from);
   current_ = to;
   ++switches_;
   to->state_ = GreenletImpl::State::running;

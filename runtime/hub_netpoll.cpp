@@ -127,6 +127,9 @@ void Hub::after_fork() noexcept {
   os_tid_ = static_cast<int>(gettid());
   tls::after_fork(tp_);
   preempt_after_fork();
+  // The child's CPU times start at zero (fork(2)): counted afresh from the next ask.
+  cpu_counting_ = false;
+  if (current_ != nullptr) current_->cpu_ns_ = 0;
   ev_loop_fork(loop_);
   futexes_close();  // the parent's ring, with the vanished threads' waits; a new one at next use
   if (netpoll_ != nullptr) {

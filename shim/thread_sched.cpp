@@ -5,7 +5,9 @@
 // reach the kernel: one OS thread runs every greenlet of a hub, and its greenlets run in
 // FIFO order whatever their priority (docs/limits.md).
 //
-// Affinity and the CPU-time clock are the OS thread's: they act on the hub's OS thread.
+// Affinity is the OS thread's: it acts on the hub's OS thread. The CPU-time clock is each
+// thread's own (pthread_getcpuclockid, CLOCK_THREAD_CPUTIME_ID): the hub counts each
+// greenlet's share of its OS thread's CPU time (Hub::cpu_time), from the first ask.
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -116,9 +118,51 @@ GREEN_HOOK(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t* set))
   return REAL(pthread_getaffinity_np)(g ? host_of(g) : t, n, set);
 }
 
+namespace {
+
+// glibc's encoding of a thread's CPU-time clock (MAKE_THREAD_CPUCLOCK): the complement of
+// its kernel thread ID, shifted, with CPUCLOCK_SCHED and the per-thread bit.
+constexpr clockid_t kThreadCpuClock = 2 | 4;
+clockid_t thread_cpu_clock(pid_t tid) { return static_cast<clockid_t>((~static_cast<unsigned>(tid)) << 3) | kThreadCpuClock; }
+bool is_thread_cpu_clock(clockid_t c) { return c < 0 && (c & 7) == kThreadCpuClock; }
+pid_t tid_of_cpu_clock(clockid_t c) { return static_cast<pid_t>(~(static_cast<unsigned>(c) >> 3) & 0x1fffffff); }
+
+timespec ns_timespec(std::int64_t ns) { return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
+
+// The greenlet whose CPU clock `clock` is, on the calling hub (a greenlet thread, or the
+// main thread by the hub's own ID), or nullptr: the kernel's clock.
+green::detail::GreenletImpl* clock_owner(clockid_t clock, green::detail::Hub* hub) {
+  if (hub == nullptr || !hooks_active || green::detail::tls_no_hooks != 0) return nullptr;
+  if (clock == CLOCK_THREAD_CPUTIME_ID) return hub->in_hub_fiber() ? nullptr : hub->running();
+  if (!is_thread_cpu_clock(clock)) return nullptr;
+  const pid_t tid = tid_of_cpu_clock(clock);
+  if (tid == hub->os_tid()) return hub->main_greenlet();
+  auto t = find_thread_by_tid(tid);
+  return t && t->hub() == hub ? t.get() : nullptr;  // another hub's: not countable here
+}
+
+}  // namespace
+
 GREEN_HOOK(int, pthread_getcpuclockid, (pthread_t t, clockid_t* clock)) {
   GREEN_BOOKKEEPING();
   auto g = find_thread(t);
   if (!g && greenlet_thread_id(t)) return ESRCH;
-  return REAL(pthread_getcpuclockid)(g ? host_of(g) : t, clock);
+  if (!g) return REAL(pthread_getcpuclockid)(t, clock);
+  *clock = thread_cpu_clock(g->tid);
+  return 0;
+}
+
+GREEN_HOOK(int, clock_gettime, (clockid_t clock, struct timespec* ts)) {
+  // Every clock but a thread's CPU clock, at once: this is a hot call.
+  if (__builtin_expect(clock != CLOCK_THREAD_CPUTIME_ID && !is_thread_cpu_clock(clock), 1) ||
+      green::detail::tls_hub == nullptr) {
+    GREEN_BOOKKEEPING();
+    return REAL(clock_gettime)(clock, ts);
+  }
+  GREEN_BOOKKEEPING();
+  green::detail::Hub* hub = green::detail::Hub::current_if_exists();
+  green::detail::GreenletImpl* g = clock_owner(clock, hub);
+  if (g == nullptr) return REAL(clock_gettime)(clock, ts);
+  *ts = ns_timespec(hub->cpu_time(g));
+  return 0;
 }

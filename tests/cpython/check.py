@@ -18,6 +18,9 @@ MODULES = [
     "test_threadsignals", "test_socket", "test_socketserver", "test_selectors",
     "test_subprocess", "test_signal", "test_concurrent_futures", "test_httpservers",
 ]
+# Test resources a module needs to run at all (regrtest's -u). test_socketserver's servers
+# and clients are all on localhost.
+RESOURCES = {"test_socketserver": "network"}
 PYTHON = "/usr/bin/python3"  # not a wrapper script (pyenv's python3 may come first on PATH)
 CASE = re.compile(r"^(test\w*) \(([\w.]+)\)[^\n]*?\.\.\. ?(.*)$")
 OUTCOMES = {"ok": "ok", "FAIL": "fail", "ERROR": "error"}
@@ -38,6 +41,8 @@ def excluded(limits_md):
 def run(module, env, timeout):
     """Outcome per case, and the exit status (None on timeout)."""
     cmd = [PYTHON, "-m", "test", "-v", "--timeout", str(timeout), module]
+    if module in RESOURCES:
+        cmd[3:3] = ["-u", RESOURCES[module]]
     try:
         p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout + 60, text=True, errors="replace")

@@ -510,6 +510,50 @@ TEST_F(ThreadTest, ExplicitSchedulingAttributesGiveTheNewThreadsPolicy) {
   EXPECT_EQ(as_int(join(t)), 1u);
 }
 
+namespace {
+std::int64_t cpu_ns(clockid_t c) {
+  timespec ts{};
+  if (::clock_gettime(c, &ts) != 0) return -1;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+// Each thread has a CPU-time clock of its own: one that computed shows it, one that slept
+// meanwhile does not, and a new thread's starts near zero, not at the process's time.
+TEST_F(ThreadTest, EachThreadHasItsOwnCpuClock) {
+  std::atomic<bool> computed{false}, go{false};
+  std::atomic<std::int64_t> worker_own{0};
+  pthread_t worker = spawn([&]() -> void* {
+    const std::int64_t start = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    std::atomic<unsigned long> spins{0};
+    while (cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start < 60000000) spins.fetch_add(1, std::memory_order_relaxed);
+    worker_own = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    computed = true;
+    wait_until([&] { return go.load(); });
+    return nullptr;
+  });
+  pthread_t sleeper = spawn([&]() -> void* {
+    wait_until([&] { return computed.load(); });
+    return as_ptr(static_cast<std::uintptr_t>(cpu_ns(CLOCK_THREAD_CPUTIME_ID)));
+  });
+  ASSERT_TRUE(wait_until([&] { return computed.load(); }));
+  clockid_t worker_clock;
+  ASSERT_EQ(::pthread_getcpuclockid(worker, &worker_clock), 0);
+  const std::int64_t seen = cpu_ns(worker_clock);
+  EXPECT_GE(seen, 60000000) << "the computing thread's clock, read by another thread";
+  EXPECT_GE(seen, worker_own.load());
+  EXPECT_LT(seen, worker_own.load() + 50000000) << "it does not count while the thread waits";
+  const auto slept = static_cast<std::int64_t>(as_int(join(sleeper)));
+  EXPECT_LT(slept, 30000000) << "a thread that waited shows another's CPU time";
+  pthread_t fresh = spawn([]() -> void* { return as_ptr(static_cast<std::uintptr_t>(cpu_ns(CLOCK_THREAD_CPUTIME_ID))); });
+  EXPECT_LT(static_cast<std::int64_t>(as_int(join(fresh))), 30000000) << "a new thread's clock starts at the process's time";
+  go = true;
+  join(worker);
+  clockid_t gone;
+  EXPECT_EQ(::pthread_getcpuclockid(::pthread_self(), &gone), 0);
+  EXPECT_GE(cpu_ns(gone), 0);
+}
+
 // --- concurrency ---------------------------------------------------------------------
 
 TEST_F(ThreadTest, TwoHundredSleepersRunConcurrently) {
