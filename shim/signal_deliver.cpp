@@ -11,43 +11,21 @@
 // would find half-changed), the handler runs at once. Anything else is made pending and
 // the hub kicked; on its fiber (on_kick) the signal is placed and its thread woken, to run
 // the handler at the end of its park.
-#include <dlfcn.h>
-#include <link.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <exception>
 #include <utility>
 
-#include "config.hpp"
-#include "signal_state.hpp"
+#include "signal_hub.hpp"
 #include "thread.hpp"
-
-extern "C" int ev_run(struct ev_loop*, int);
-extern "C" int _Unwind_RaiseException(void*);
 
 namespace gd = green::detail;
 
 namespace green::shim {
 
 namespace {
-
-struct HubSignals {
-  SigCtx main;  // the hub OS thread's own: the main greenlet's and the API greenlets'
-  SigCtx* head = nullptr;
-  int count = 0;
-  std::uint16_t blocked[64] = {};  // how many of the contexts block each signal
-  std::uint64_t kernel_blocked = 0;  // what the shim has the kernel block: what all block
-  std::atomic<std::uint64_t> process_pending{0};  // came when no thread could take it yet
-  siginfo_t process_info[64]{};
-  std::atomic<bool> dirty{false};  // a signal waits to be placed or its thread woken
-};
-
-HubSignals* find_signals(gd::Hub& hub) noexcept {
-  return static_cast<HubSignals*>(hub.signal_state.load(std::memory_order_acquire));
-}
 
 void resync(HubSignals& hs) noexcept {
   std::uint64_t all = 0;
@@ -94,6 +72,12 @@ void unlink(HubSignals& hs, SigCtx& c) noexcept {
   count(hs, c.mask.load(), -1);
 }
 
+}  // namespace
+
+HubSignals* find_signals(gd::Hub& hub) noexcept {
+  return static_cast<HubSignals*>(hub.signal_state.load(std::memory_order_acquire));
+}
+
 HubSignals& signals_of(gd::Hub& hub) noexcept {
   if (HubSignals* hs = find_signals(hub)) return *hs;
   auto* hs = new HubSignals;  // lives as long as the hub's OS thread can take a signal
@@ -115,6 +99,8 @@ SigCtx* ctx_of(gd::GreenletImpl* g, HubSignals& hs) noexcept {
   }
   return hs.main.attached ? &hs.main : nullptr;
 }
+
+namespace {
 
 bool admits(const SigCtx& c, std::uint64_t bit) noexcept { return (c.mask.load() & bit) == 0; }
 
@@ -174,75 +160,6 @@ bool on_park(gd::GreenletImpl* g, gd::Eintr eintr) {
 
 const bool hooks_set = (gd::Hub::set_kick_hook(&on_kick), gd::Hub::set_signal_hook(&on_park), true);
 
-// Code whose state a handler that waits must not find half-changed: greenshim's own (the
-// runtime is in the same object), libev's, Boost.Context's switch.
-struct TextRange {
-  std::uintptr_t lo = 0, hi = 0;
-};
-// Also code that holds locks no hook sees (glibc's, the loader's, the unwinder's): no
-// greenlet is preempted there.
-TextRange runtime_text[3], locking_text[4];
-
-void find_text(const void* addr, TextRange& out) {
-  struct Look {
-    std::uintptr_t addr;
-    TextRange* out;
-  } look{reinterpret_cast<std::uintptr_t>(addr), &out};
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* arg) {
-        auto* l = static_cast<Look*>(arg);
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-          if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-          const std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
-          if (l->addr >= lo && l->addr < hi) {
-            *l->out = {lo, hi};
-            return 1;
-          }
-        }
-        return 0;
-      },
-      &look);
-}
-
-const bool text_found = [] {
-  find_text(reinterpret_cast<const void*>(&find_text), runtime_text[0]);
-  find_text(reinterpret_cast<const void*>(&ev_run), runtime_text[1]);
-  find_text(reinterpret_cast<const void*>(&boost::context::detail::jump_fcontext), runtime_text[2]);
-  find_text(reinterpret_cast<const void*>(&::getpid), locking_text[0]);
-  find_text(reinterpret_cast<const void*>(&std::terminate), locking_text[1]);
-  find_text(reinterpret_cast<const void*>(&_Unwind_RaiseException), locking_text[2]);
-  if (void* ld = dlsym(RTLD_DEFAULT, "_dl_find_object")) find_text(ld, locking_text[3]);
-  return true;
-}();
-
-bool pc_in(const void* uctx, const TextRange* ranges, std::size_t n) noexcept {
-  const auto* uc = static_cast<const ucontext_t*>(uctx);
-  const auto pc = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (pc >= ranges[i].lo && pc < ranges[i].hi) return true;
-  }
-  return false;
-}
-
-bool interrupted_runtime(const void* uctx) noexcept { return pc_in(uctx, runtime_text, 3); }
-
-// A tick: the running greenlet thread yields if it has run a whole interval and was
-// interrupted where a switch is safe (its own code, signals not blocked by the program).
-// An asynchronous cancellation armed for it is acted on at the same points, whatever the
-// thread's mask (signals do not block cancellation).
-void preempt_tick(gd::Hub& hub, HubSignals& hs, void* uctx) noexcept {
-  const bool due = hub.preempt_due();
-  gd::GreenletImpl* cur = hub.running();
-  const bool cancel = !hub.in_hub_fiber() && async_cancel_due(cur);
-  if (!due && !cancel) return;
-  SigCtx* c = ctx_of(cur, hs);
-  if (c == nullptr || c->g != cur) return;
-  if (!cancel && (c->mask.load() & sig_bit(gd::Hub::kPreemptSignal))) return;
-  if (gd::tls_no_hooks != 0 || interrupted_runtime(uctx) || pc_in(uctx, locking_text, 4)) return;
-  gd::Hub::preempt_inject(uctx);
-}
-
 bool synchronous(int sig, const siginfo_t* info) noexcept {
   // A fault belongs to the instruction that made it: its handler runs right there.
   return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) &&
@@ -272,15 +189,6 @@ SigCtx* current_sig_ctx() noexcept {
 }
 
 void hub_signals_init(gd::Hub& hub) noexcept { signals_of(hub); }
-
-void start_preemption(gd::Hub& hub) noexcept {
-  const long interval = gd::config().preempt_ns;
-  if (interval <= 0 || hub.preempt_enabled()) return;
-  signals_of(hub);
-  keep_trampoline(gd::Hub::kPreemptSignal);
-  gd::NoHooks off;
-  hub.preempt_start(interval);
-}
 
 SigCtx* hub_main_ctx(gd::Hub& hub) noexcept {
   HubSignals& hs = signals_of(hub);
