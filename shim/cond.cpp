@@ -7,10 +7,19 @@
 // glibc's own fields are left as pthread_cond_init made them. A greenlet parks on the
 // CondState's queue; a real thread sleeps on a futex word in the same queue.
 //
+// A process-shared one (pthread_condattr_setpshared; glibc marks it in __wrefs) cannot hold
+// a pointer into one process: bytes 0–3 are then a sequence, the futex every waiter of
+// every process sleeps on (greenlets through their hub's io_uring, Hub::futex_wait). A
+// wait reads it before it releases the mutex, a signal or broadcast bumps it and wakes one
+// or all: nothing is lost, and a wake-up may be spurious, as POSIX allows.
+//
 // Departures from POSIX: a real thread's wait is a cancellation point on entry and once
 // woken, not while it sleeps; a condition variable that glibc used before the hooks were
-// active (patch_all()) is not taken over.
+// active (patch_all()) is not taken over; a process-shared one is shared only with
+// processes under greenshim.
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 
 #include <atomic>
 #include <cstring>
@@ -52,6 +61,73 @@ CondState* made_state(pthread_cond_t* c) {
 }
 clockid_t cond_clock(pthread_cond_t* c) { return static_cast<clockid_t>(c->__data.__g1_start.__value64); }
 void set_cond_clock(pthread_cond_t* c, clockid_t k) { c->__data.__g1_start.__value64 = static_cast<unsigned>(k); }
+
+// --- process-shared: a futex sequence ------------------------------------------------
+
+bool process_shared(const pthread_cond_t* c) { return (c->__data.__wrefs & 1) != 0; }  // __PTHREAD_COND_SHARED_MASK
+std::uint32_t* seq_word(pthread_cond_t* c) { return reinterpret_cast<std::uint32_t*>(&c->__data.__wseq); }
+
+int unlock_any(pthread_mutex_t* m, bool green) { return green ? mutex_unlock(m) : REAL(pthread_mutex_unlock)(m); }
+void lock_any(pthread_mutex_t* m, bool green) {
+  if (green) {
+    mutex_lock(m, gd::kNoDeadline, false);
+  } else {
+    REAL(pthread_mutex_lock)(m);
+  }
+}
+
+// One wait for the sequence to move on from `seq`: Wake::notified (it did, or it may
+// have), timed_out, or interrupted.
+gd::Wake shared_sleep(gd::Hub* hub, std::uint32_t* word, std::uint32_t seq, gd::Deadline deadline) {
+  if (hub != nullptr) {
+    const gd::ParkPolicy policy{true, gd::Eintr::never, true};
+    gd::Wake w = hub->futex_wait(word, seq, true, deadline, policy);
+    if (w != gd::Wake::none) return w;
+    // No io_uring futex waits (Linux < 6.7): look again every millisecond.
+    gd::Deadline next = gd::now_ns() + 1000000;
+    if (next > deadline) next = deadline;
+    w = hub->park(next, policy);
+    if (w == gd::Wake::timed_out && next != deadline) return gd::Wake::notified;
+    return w;
+  }
+  timespec left{};
+  const timespec* timeout = nullptr;
+  if (deadline != gd::kNoDeadline) {
+    const std::int64_t ns = deadline - gd::now_ns();
+    if (ns <= 0) return gd::Wake::timed_out;
+    left = ns_timespec(ns);
+    timeout = &left;
+  }
+  const long r = REAL(syscall)(SYS_futex, word, FUTEX_WAIT, seq, timeout, nullptr, 0);
+  return r != 0 && errno == ETIMEDOUT ? gd::Wake::timed_out : gd::Wake::notified;
+}
+
+int cond_wait_shared(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+  gd::Hub* hub = green_context();
+  const bool green = hub != nullptr;
+  if (green && !green_mutex(m)) return EINVAL;
+  if (!green) REAL(pthread_testcancel)();
+  std::atomic_ref<std::uint32_t> word(*seq_word(c));
+  const std::uint32_t seq = word.load(std::memory_order_acquire);
+  if (const int e = unlock_any(m, green)) return e;
+  gd::Wake w = gd::Wake::notified;
+  while (word.load(std::memory_order_acquire) == seq) {
+    w = shared_sleep(hub, seq_word(c), seq, deadline);
+    if (w != gd::Wake::notified && w != gd::Wake::signaled) break;
+    w = gd::Wake::notified;
+  }
+  lock_any(m, green);
+  if (w == gd::Wake::interrupted) gd::raise_for(w);  // a cancellation: with the mutex held
+  if (!green) REAL(pthread_testcancel)();
+  return w == gd::Wake::timed_out ? ETIMEDOUT : 0;
+}
+
+void cond_notify_shared(pthread_cond_t* c, bool all) {
+  std::atomic_ref<std::uint32_t>(*seq_word(c)).fetch_add(1, std::memory_order_acq_rel);
+  REAL(syscall)(SYS_futex, seq_word(c), FUTEX_WAKE, all ? INT32_MAX : 1, nullptr, nullptr, 0);
+}
+
+// --- private: a queue ------------------------------------------------------------------
 
 int cond_wait_green(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
   if (!green_mutex(m)) return EINVAL;
@@ -106,11 +182,13 @@ int cond_wait_os_thread(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline dead
 }
 
 int cond_wait(pthread_cond_t* c, pthread_mutex_t* m, gd::Deadline deadline) {
+  if (process_shared(c)) return cond_wait_shared(c, m, deadline);
   if (green_context() != nullptr) return cond_wait_green(c, m, deadline);
   return cond_wait_os_thread(c, m, deadline);
 }
 
 void cond_notify(pthread_cond_t* c, bool all) {
+  if (process_shared(c)) return cond_notify_shared(c, all);
   CondState* st = state(c);
   if (st == nullptr) return;  // nobody ever waited
   std::lock_guard<gd::SpinLock> hold(st->lock);
@@ -136,6 +214,7 @@ GREEN_HOOK(int, pthread_cond_init, (pthread_cond_t* c, const pthread_condattr_t*
 
 GREEN_HOOK(int, pthread_cond_destroy, (pthread_cond_t* c)) {
   GREEN_BOOKKEEPING();
+  if (process_shared(c)) return REAL(pthread_cond_destroy)(c);
   if (CondState* st = state(c)) {
     {
       std::lock_guard<gd::SpinLock> hold(st->lock);

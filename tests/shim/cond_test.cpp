@@ -1,8 +1,11 @@
 // shim/cond.cpp, as a plain POSIX program: pthread_cond_wait/timedwait/clockwait with
 // the default clock and with CLOCK_MONOTONIC (pthread_condattr_setclock), signal versus
-// broadcast, errors, a producer/consumer moving a million items, and
-// std::condition_variable(_any). Runs without the shim and under LD_PRELOAD, where every
+// broadcast, errors, a producer/consumer moving a million items,
+// std::condition_variable(_any), and process-shared ones across fork(). Runs without the shim and under LD_PRELOAD, where every
 // thread is a greenlet of the main OS thread.
+#include <sys/mman.h>
+#include <sys/wait.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -478,4 +481,106 @@ TEST_F(CondTest, RealThreadTimedwaitTimesOutAndBroadcastWakesEitherKind) {
   join(a);
   join(b);
   EXPECT_EQ(woke.load(), 2);
+}
+
+namespace {
+
+// A process-shared mutex, condition variable and flag in memory that a fork() child shares.
+struct SharedCond {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int flag;
+  int seen;
+};
+
+SharedCond* make_shared_cond() {
+  void* mem = ::mmap(nullptr, sizeof(SharedCond), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return nullptr;
+  auto* s = static_cast<SharedCond*>(mem);
+  pthread_mutexattr_t ma;
+  ::pthread_mutexattr_init(&ma);
+  ::pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  ::pthread_mutex_init(&s->m, &ma);
+  ::pthread_mutexattr_destroy(&ma);
+  pthread_condattr_t ca;
+  ::pthread_condattr_init(&ca);
+  ::pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+  ::pthread_cond_init(&s->c, &ca);
+  ::pthread_condattr_destroy(&ca);
+  s->flag = 0;
+  s->seen = 0;
+  return s;
+}
+
+// Waits under the mutex until flag is set; the return is the wait's last result.
+int wait_for_flag(SharedCond* s, int timeout_ms) {
+  ::pthread_mutex_lock(&s->m);
+  const timespec at = abs_in(CLOCK_REALTIME, timeout_ms);
+  int rc = 0;
+  while (s->flag == 0 && rc == 0) rc = ::pthread_cond_timedwait(&s->c, &s->m, &at);
+  if (s->flag != 0) s->seen = 1;
+  ::pthread_mutex_unlock(&s->m);
+  return s->flag != 0 ? 0 : rc;
+}
+
+void set_flag(SharedCond* s, bool broadcast) {
+  ::pthread_mutex_lock(&s->m);
+  s->flag = 1;
+  if (broadcast) {
+    ::pthread_cond_broadcast(&s->c);
+  } else {
+    ::pthread_cond_signal(&s->c);
+  }
+  ::pthread_mutex_unlock(&s->m);
+}
+
+}  // namespace
+
+// Another process signals: the waiter wakes (and the waiting process's other threads ran
+// meanwhile); then the child waits and this process broadcasts.
+TEST_F(CondTest, ProcessSharedConditionVariableWorksAcrossProcesses) {
+  SharedCond* s = make_shared_cond();
+  ASSERT_NE(s, nullptr);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::usleep(100 * 1000);
+    set_flag(s, false);
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  Stopwatch sw;
+  int rc = -1;
+  const int ticks = ticks_during([&] { rc = wait_for_flag(s, 5000); });
+  EXPECT_EQ(rc, 0) << "the other process's signal never arrived";
+  EXPECT_LT(sw.ms(), 3000);
+  EXPECT_GE(ticks, 5) << "the other threads did not run during the wait";
+  ::waitpid(pid, nullptr, 0);
+
+  s->flag = 0;
+  s->seen = 0;
+  pid = ::fork();
+  if (pid == 0) ::_exit(wait_for_flag(s, 5000) == 0 ? 0 : 1);
+  ASSERT_GT(pid, 0);
+  sleep_ms(100);
+  set_flag(s, true);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child missed the broadcast";
+  EXPECT_EQ(s->seen, 1);
+  ::pthread_cond_destroy(&s->c);
+  ::pthread_mutex_destroy(&s->m);
+  ::munmap(s, sizeof(SharedCond));
+}
+
+TEST_F(CondTest, ProcessSharedTimedWaitTimesOut) {
+  SharedCond* s = make_shared_cond();
+  ASSERT_NE(s, nullptr);
+  Stopwatch sw;
+  EXPECT_EQ(wait_for_flag(s, 100), ETIMEDOUT);
+  EXPECT_GE(sw.ms(), 90);
+  EXPECT_LT(sw.ms(), 2000);
+  ::pthread_cond_destroy(&s->c);
+  ::pthread_mutex_destroy(&s->m);
+  ::munmap(s, sizeof(SharedCond));
 }
