@@ -6,10 +6,15 @@
 // (nptl/pthread_barrier_init.c: in, current_round, count, shared, out) gives its count.
 // Greenlets park on the state's queue; real threads sleep there on a futex word.
 //
-// Departure from POSIX: a process-shared barrier works among the threads of one process
-// only.
+// A process-shared barrier cannot point into one process: its state is in the object
+// itself (another magic word, the count, the arrivals, and a generation that is the futex
+// every waiter of every process sleeps on; greenlets through their hub's io_uring). It is
+// shared with processes under greenshim, not with one that runs without it.
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -38,6 +43,21 @@ struct OurBarrier {
   BarrierState* state;
 };
 static_assert(sizeof(OurBarrier) <= sizeof(pthread_barrier_t));
+
+// A process-shared one, all in the object.
+constexpr unsigned kSharedMagic = 0x67627273;  // "gbrs"
+struct SharedBarrier {
+  unsigned magic;
+  unsigned count;
+  unsigned arrived;
+  std::uint32_t generation;  // the futex word
+  unsigned leaving;          // released waiters that have not yet returned
+};
+static_assert(sizeof(SharedBarrier) <= sizeof(pthread_barrier_t));
+SharedBarrier* shared_view(pthread_barrier_t* b) {
+  auto* s = reinterpret_cast<SharedBarrier*>(b);
+  return s->magic == kSharedMagic ? s : nullptr;
+}
 
 // glibc's own barrier (glibc 2.25 and later).
 struct GlibcBarrier {
@@ -82,17 +102,52 @@ BarrierState* adopt(pthread_barrier_t* b) {
 // thread, so the loop must not call the wait hopeless.
 constexpr gd::ParkPolicy kBarrierPolicy{false, gd::Eintr::never, true};
 
+int shared_wait(SharedBarrier* s) {
+  std::atomic_ref<std::uint32_t> gen_word(s->generation);
+  const std::uint32_t gen = gen_word.load(std::memory_order_acquire);
+  if (std::atomic_ref<unsigned>(s->arrived).fetch_add(1, std::memory_order_acq_rel) + 1 == s->count) {
+    std::atomic_ref<unsigned>(s->arrived).store(0, std::memory_order_relaxed);
+    std::atomic_ref<unsigned>(s->leaving).fetch_add(s->count - 1, std::memory_order_relaxed);
+    gen_word.fetch_add(1, std::memory_order_acq_rel);
+    REAL(syscall)(SYS_futex, &s->generation, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+    return PTHREAD_BARRIER_SERIAL_THREAD;
+  }
+  gd::Hub* hub = green_context();
+  while (gen_word.load(std::memory_order_acquire) == gen) {
+    gd::Wake w = gd::Wake::none;
+    if (hub != nullptr) w = hub->futex_wait(&s->generation, gen, true, gd::kNoDeadline, kBarrierPolicy);
+    if (w != gd::Wake::none) continue;
+    if (hub != nullptr) {
+      hub->park(gd::now_ns() + 1000000, kBarrierPolicy);  // no io_uring futex waits: look again
+    } else {
+      REAL(syscall)(SYS_futex, &s->generation, FUTEX_WAIT, gen, nullptr, nullptr, 0);
+    }
+  }
+  std::atomic_ref<unsigned>(s->leaving).fetch_sub(1, std::memory_order_release);
+  return 0;
+}
+
 }  // namespace
 
 GREEN_HOOK(int, pthread_barrier_init, (pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count)) {
   GREEN_BOOKKEEPING();
   if (!hooks_active) return REAL(pthread_barrier_init)(b, attr, count);
   if (count == 0) return EINVAL;
+  int pshared = PTHREAD_PROCESS_PRIVATE;
+  if (attr != nullptr) pthread_barrierattr_getpshared(attr, &pshared);
+  if (pshared == PTHREAD_PROCESS_SHARED) {
+    std::memset(b, 0, sizeof *b);
+    auto* s = reinterpret_cast<SharedBarrier*>(b);
+    s->count = count;
+    s->magic = kSharedMagic;
+    return 0;
+  }
   return make_ours(b, count);
 }
 
 GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
   if (!sync_objects_ours()) return REAL(pthread_barrier_wait)(b);
+  if (SharedBarrier* sb = shared_view(b)) return shared_wait(sb);
   BarrierState* s = ours(b);
   if (s == nullptr) s = adopt(b);
   if (s == nullptr) return REAL(pthread_barrier_wait)(b);
@@ -112,6 +167,19 @@ GREEN_HOOK(int, pthread_barrier_wait, (pthread_barrier_t* b)) {
 
 GREEN_HOOK(int, pthread_barrier_destroy, (pthread_barrier_t* b)) {
   GREEN_BOOKKEEPING();
+  if (SharedBarrier* sb = shared_view(b)) {
+    if (std::atomic_ref<unsigned>(sb->arrived).load() != 0) return EBUSY;
+    // As below: the waiters the last arrival released may still be on their way out.
+    while (std::atomic_ref<unsigned>(sb->leaving).load(std::memory_order_acquire) > 0) {
+      if (gd::Hub* hub = green_context()) {
+        hub->yield();
+      } else {
+        REAL(sched_yield)();
+      }
+    }
+    std::memset(b, 0, sizeof *b);
+    return 0;
+  }
   BarrierState* s = ours(b);
   if (s == nullptr) return REAL(pthread_barrier_destroy)(b);
   std::unique_lock<gd::SpinLock> hold(s->lock);

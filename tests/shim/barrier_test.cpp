@@ -1,8 +1,12 @@
 // shim/barrier.cpp, as a plain POSIX program: pthread_barrier_wait holds every thread
 // until the count is reached, returns PTHREAD_BARRIER_SERIAL_THREAD to exactly one of
-// them per round, and pthread_barrier_init rejects a count of 0. Runs without the shim
+// them per round (also across processes, process-shared), and pthread_barrier_init
+// rejects a count of 0. Runs without the shim
 // and under LD_PRELOAD, where every thread is a greenlet of the main OS thread.
 // (std::barrier and std::latch are futex-based: futex_test.cpp.)
+#include <sys/mman.h>
+#include <sys/wait.h>
+
 #include <atomic>
 #include <vector>
 
@@ -167,4 +171,49 @@ TEST_F(BarrierTest, SharedWithRealThreadsEveryRoundWaitsForAll) {
   EXPECT_EQ(serial.load(), kRounds);
   EXPECT_EQ(early.load(), 0) << "a party left a round before all had arrived";
   EXPECT_EQ(::pthread_barrier_destroy(&b), 0);
+}
+
+// A process-shared barrier between this process and a fork() child, for a few rounds:
+// neither passes before the other arrives, and each round has one serial thread.
+TEST_F(BarrierTest, ProcessSharedBarrierWorksAcrossProcesses) {
+  struct Shared {
+    pthread_barrier_t b;
+    int serial[3];
+    int child_round;
+  };
+  void* mem = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* s = static_cast<Shared*>(mem);
+  std::memset(s, 0, sizeof *s);
+  pthread_barrierattr_t a;
+  ::pthread_barrierattr_init(&a);
+  ::pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  ASSERT_EQ(::pthread_barrier_init(&s->b, &a, 2), 0);
+  ::pthread_barrierattr_destroy(&a);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (int round = 0; round < 3; ++round) {
+      ::usleep(30 * 1000);  // the parent waits meanwhile
+      s->child_round = round + 1;
+      if (::pthread_barrier_wait(&s->b) == PTHREAD_BARRIER_SERIAL_THREAD) __atomic_add_fetch(&s->serial[round], 1, __ATOMIC_SEQ_CST);
+    }
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  for (int round = 0; round < 3; ++round) {
+    int ticks = 0;
+    int rc = 0;
+    ticks = ticks_during([&] { rc = ::pthread_barrier_wait(&s->b); });
+    if (rc == PTHREAD_BARRIER_SERIAL_THREAD) __atomic_add_fetch(&s->serial[round], 1, __ATOMIC_SEQ_CST);
+    EXPECT_TRUE(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD) << rc;
+    EXPECT_EQ(__atomic_load_n(&s->child_round, __ATOMIC_SEQ_CST), round + 1) << "passed before the child arrived";
+    EXPECT_GE(ticks, 2) << "the other threads did not run during the wait";
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int round = 0; round < 3; ++round) EXPECT_EQ(s->serial[round], 1) << "round " << round;
+  EXPECT_EQ(::pthread_barrier_destroy(&s->b), 0);
+  ::munmap(mem, sizeof(Shared));
 }
