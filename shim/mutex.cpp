@@ -13,6 +13,7 @@
 #include <new>
 
 #include "park.hpp"
+#include "thread.hpp"
 
 using namespace green::shim;
 namespace gd = green::detail;
@@ -90,7 +91,7 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
       // a handed-over mutex would stay locked until its new owner runs, and std::lock's
       // try-and-back-off over several mutexes could then livelock).
       if (queue(m) == nullptr) set_queue(m, new gd::WaitQueue);
-      w = gd::wait_on_nothrow(*queue(m), deadline, gd::kUninterruptible);
+      w = gd::wait_on_nothrow(*queue(m), deadline, lock_wait_policy(false));
       if (w == gd::Wake::notified) continue;
     } else {
       // A real thread or another process holds it: tell its unlock there may be sleepers
@@ -101,14 +102,15 @@ int mutex_lock(pthread_mutex_t* m, gd::Deadline deadline, bool try_only) {
       }
       auto* word = reinterpret_cast<std::uint32_t*>(&m->__data.__lock);
       slept = true;
-      w = hub.futex_wait(word, 2, pshared, deadline, {false, gd::Eintr::never, true});
+      w = hub.futex_wait(word, 2, pshared, deadline, lock_wait_policy(true));
       if (w == gd::Wake::none) {
         const gd::Deadline poll = gd::now_ns() + kRealOwnerPollNs;
-        w = hub.park(deadline < poll ? deadline : poll, gd::kUninterruptible);
+        w = hub.park(deadline < poll ? deadline : poll, lock_wait_policy(false));
       }
       if (w == gd::Wake::timed_out || w == gd::Wake::notified) continue;  // the deadline: above
     }
     if (w == gd::Wake::loop_exit) return EDEADLK;
+    if (w == gd::Wake::interrupted) act_on_async_cancel(me);
   }
 }
 

@@ -54,9 +54,10 @@ const void* self() {
   return reinterpret_cast<const void*>(REAL(pthread_self)());
 }
 
-// Locks wait uninterruptibly (POSIX: no EINTR, no cancellation point); a real thread may
-// be the one to unlock, so the loop must not call the wait hopeless.
-constexpr gd::ParkPolicy kRwPolicy{false, gd::Eintr::never, true};
+// Locks wait uninterruptibly (POSIX: no EINTR, no cancellation point), but for an
+// asynchronous cancellation (lock_wait_policy); a real thread may be the one to unlock, so
+// the loop must not call the wait hopeless.
+gd::ParkPolicy wait_policy() { return green_context() != nullptr ? lock_wait_policy(true) : gd::ParkPolicy{false, gd::Eintr::never, true}; }
 
 int rdlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
   RwState& s = state(l);
@@ -69,8 +70,9 @@ int rdlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
       return 0;
     }
     if (try_only) return EBUSY;
-    const gd::Wake w = wait_locked(s.read_q, deadline, s.lock, kRwPolicy);
+    const gd::Wake w = wait_locked(s.read_q, deadline, s.lock, wait_policy());
     if (w == gd::Wake::timed_out) return ETIMEDOUT;
+    if (w == gd::Wake::interrupted) act_on_async_cancel(gd::Hub::current().running());
   }
 }
 
@@ -86,8 +88,12 @@ int wrlock(pthread_rwlock_t* l, gd::Deadline deadline, bool try_only) {
     }
     if (try_only) return EBUSY;
     ++s.writers_waiting;
-    const gd::Wake w = wait_locked(s.write_q, deadline, s.lock, kRwPolicy);
+    const gd::Wake w = wait_locked(s.write_q, deadline, s.lock, wait_policy());
     --s.writers_waiting;
+    if (w == gd::Wake::interrupted) {
+      if (s.writer == nullptr) s.read_q.notify_all();  // as for a timeout
+      act_on_async_cancel(gd::Hub::current().running());
+    }
     if (w == gd::Wake::timed_out) {
       // Readers held back for us may go now.
       if (s.writer == nullptr) s.read_q.notify_all();

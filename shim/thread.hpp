@@ -106,6 +106,10 @@ bool async_cancel_due(const detail::GreenletImpl* g) noexcept;
 // Acts on that cancellation if it is due for the calling thread (pthread_cancel of itself,
 // pthread_setcanceltype/setcancelstate making it due, a preempted thread's yield).
 void act_on_async_cancel(detail::GreenletImpl* g);
+// The policy of a wait that POSIX lets nothing interrupt (a mutex, rwlock or barrier):
+// only an asynchronous cancellation of the calling thread ends it (then act on it with
+// act_on_async_cancel: a thread that deadlocked itself can still be cancelled).
+detail::ParkPolicy lock_wait_policy(bool remote) noexcept;
 // Makes a cancel request take effect at the thread's next cancellation point: the pending
 // exception is what every blocking hook throws when it parks. `keep` (a reference to t) lets
 // a real thread or another hub's greenlet cancel it.

@@ -151,6 +151,12 @@ void act_on_async_cancel(gd::GreenletImpl* g) {
   if (async_cancel_due(g)) static_cast<GreenThread*>(g)->raise_pending();
 }
 
+gd::ParkPolicy lock_wait_policy(bool remote) noexcept {
+  const GreenThread* t = current_thread();
+  const bool async = t != nullptr && t->cancel_async && t->cancel_enabled && t->glibc_unwind;
+  return {async, gd::Eintr::never, remote};
+}
+
 namespace {
 const bool preempt_hook_set = (gd::Hub::set_preempt_hook(&act_on_async_cancel), true);
 }  // namespace

@@ -109,3 +109,19 @@ void* cleanup_cancel_async_pending(void* arg) {
   pthread_cleanup_pop(0);
   return NULL;
 }
+
+/* Asynchronous cancel type, then a relock of its own NORMAL mutex: it deadlocked itself.
+ * The cancel must end it there anyway and run A. */
+void* cleanup_cancel_async_deadlock(void* arg) {
+  cleanup_log* log = arg;
+  pthread_mutex_t m;
+  pthread_mutex_init(&m, NULL);
+  pthread_cleanup_push(note_a, log);
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+  pthread_mutex_lock(&m);
+  log->started = 1;
+  pthread_mutex_lock(&m);
+  note(log, 'X');
+  pthread_cleanup_pop(0);
+  return NULL;
+}

@@ -25,6 +25,8 @@ void* cleanup_cancel_when_enabled(void* log);
 void* cleanup_cancel_async_spin(void* log);
 /* A request made while disabled, due once enabled with the asynchronous type: runs A only. */
 void* cleanup_cancel_async_pending(void* log);
+/* Asynchronous cancel type, then a relock of its own mutex (a deadlock): cancelled, runs A. */
+void* cleanup_cancel_async_deadlock(void* log);
 
 #ifdef __cplusplus
 }

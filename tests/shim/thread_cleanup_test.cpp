@@ -86,6 +86,17 @@ TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatOnlyComputes) {
   EXPECT_GT(log.spins, 0u);
 }
 
+TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatDeadlockedItself) {
+  cleanup_log log{};
+  pthread_t t;
+  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_deadlock, &log), 0);
+  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  sleep_ms(20);  // stuck in its second pthread_mutex_lock by now
+  EXPECT_EQ(::pthread_cancel(t), 0);
+  EXPECT_EQ(join(t), PTHREAD_CANCELED);
+  EXPECT_STREQ(log.trail, "A");
+}
+
 TEST_F(ThreadCleanupTest, AsynchronousTypeActsOnAPendingRequestAtOnce) {
   cleanup_log log{};
   pthread_t t;
