@@ -1,10 +1,13 @@
-// fd hooks: read/write and their vector forms, close, dup, pipe, fcntl, ioctl.
+// fd hooks: read/write and their vector forms, sendfile, close, dup, pipe, fcntl, ioctl.
 //
 // Departures from POSIX: none intended. On an owned socket a read or write is made as
 // recv/send with MSG_DONTWAIT (which the kernel treats as read/write with O_NONBLOCK for
 // this call only), so the file description's flags stay the program's own.
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstdarg>
@@ -30,7 +33,40 @@ ssize_t sendmsg_iov(int fd, const struct iovec* iov, int count, int flags) {
   return REAL(sendmsg)(fd, &m, flags);
 }
 
+// What a socket that blocks in the kernel can take now without blocking: half of what its
+// send buffer has free (the kernel counts its overhead in the buffer too). sendfile() has
+// no MSG_DONTWAIT: it must not be asked for more.
+size_t send_room(int fd) {
+  int buf = 0, queued = 0;
+  socklen_t len = sizeof buf;
+  if (REAL(getsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &buf, &len) != 0 || REAL(ioctl)(fd, SIOCOUTQ, &queued) != 0) return 0;
+  return buf > queued ? static_cast<size_t>(buf - queued) / 2 : 0;
+}
+
+template <class Off>
+ssize_t sendfile_call(int out, int in, Off* off, size_t count, ssize_t (*real)(int, int, Off*, size_t)) {
+  return io_call(out, kWrite, [&](int f) -> ssize_t {
+    if (f == 0 || count == 0) return real(out, in, off, count);
+    const size_t room = send_room(out);
+    if (room == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    return real(out, in, off, count < room ? count : room);  // a short count, as sendfile may
+  });
+}
+
 }  // namespace
+
+GREEN_HOOK(ssize_t, sendfile, (int out, int in, off_t* off, size_t count)) {
+  ensure_real();
+  return sendfile_call(out, in, off, count, REAL(sendfile));
+}
+
+GREEN_HOOK(ssize_t, sendfile64, (int out, int in, off64_t* off, size_t count)) {
+  ensure_real();
+  return sendfile_call(out, in, off, count, REAL(sendfile64));
+}
 
 GREEN_HOOK(ssize_t, read, (int fd, void* buf, size_t n)) {
   return io_call(fd, kRead, [&](int f) { return f ? REAL(recv)(fd, buf, n, f) : REAL(read)(fd, buf, n); }, n);
