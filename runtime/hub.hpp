@@ -329,11 +329,15 @@ class GREEN_EXPORT Hub {
   std::shared_ptr<GreenletImpl> hub_g_;
   StackPool stacks_;
   int budget_;                 // direct switches left before the next clock check
-  std::uint64_t switches_ = 0;  // every switch: a tick that sees no change preempts
   bool cpu_counting_ = false;
   std::int64_t cpu_mark_ = 0;   // the OS thread's CPU time when current_ got the CPU
   void count_cpu(GreenletImpl* from) noexcept;
-  std::uint64_t tick_switches_ = 0;
+  // What the previous tick saw: a tick that finds the same greenlet running, no switch
+  // away since (budget_ counts them down) and no poll, preempts it.
+  int tick_budget_ = 0;
+  std::int64_t tick_poll_ns_ = 0;
+  const GreenletImpl* tick_current_ = nullptr;
+  bool same_as_last_tick() noexcept;
   int idle_ticks_ = 0;
   void* preempt_timer_ = nullptr;  // timer_t (the kernel's first timer is 0: preempt_on_ says)
   bool preempt_on_ = false;
@@ -384,7 +388,6 @@ GREEN_HOT void Hub::switch_to(GreenletImpl* to) noexcept {
   }
   if (__builtin_expect(cpu_counting_, 0)) count_cpu(from);
   current_ = to;
-  ++switches_;
   to->state_ = GreenletImpl::State::running;
   if (to->tp_ != from->tp_) tls::install(to->tp_);
   fiber::Transfer t = fiber::jump(to->ctx_, from);

@@ -137,7 +137,7 @@ bool Hub::preempt_start(long interval_ns) noexcept {
   preempt_timer_ = t;
   preempt_on_ = true;
   preempt_interval_ns_ = interval_ns;
-  tick_switches_ = switches_;
+  same_as_last_tick();
   set_interval(preempt_timer_, interval_ns);
   return true;
 }
@@ -158,15 +158,21 @@ bool Hub::preempt_due() noexcept {
     return false;
   }
   idle_ticks_ = 0;
-  const bool ran_through = switches_ == tick_switches_;
-  tick_switches_ = switches_;
-  return ran_through;
+  return same_as_last_tick();
+}
+
+bool Hub::same_as_last_tick() noexcept {
+  const bool same = tick_budget_ == budget_ && tick_poll_ns_ == last_poll_ns_ && tick_current_ == current_;
+  tick_budget_ = budget_;
+  tick_poll_ns_ = last_poll_ns_;
+  tick_current_ = current_;
+  return same;
 }
 
 void Hub::preempt_rearm() noexcept {
   preempt_idle_.store(false, std::memory_order_relaxed);
   idle_ticks_ = 0;
-  tick_switches_ = switches_;
+  same_as_last_tick();
   set_interval(preempt_timer_, preempt_interval_ns_);
 }
 

@@ -29,7 +29,8 @@ namespace {
 
 void resync(HubSignals& hs) noexcept {
   std::uint64_t all = 0;
-  for (int s = 1; s <= 64 && hs.count > 0; ++s) {
+  for (std::uint64_t left = hs.count > 0 ? hs.some_block : 0; left != 0; left &= left - 1) {
+    const int s = __builtin_ctzll(left) + 1;
     if (hs.blocked[s - 1] == hs.count) all |= sig_bit(s);
   }
   all &= ~kUnblockable;
@@ -47,8 +48,10 @@ void resync(HubSignals& hs) noexcept {
 }
 
 void count(HubSignals& hs, std::uint64_t mask, int delta) noexcept {
-  for (int s = 1; s <= 64; ++s) {
-    if (mask & sig_bit(s)) hs.blocked[s - 1] = static_cast<std::uint16_t>(hs.blocked[s - 1] + delta);
+  for (; mask != 0; mask &= mask - 1) {
+    const int s = __builtin_ctzll(mask) + 1;
+    hs.blocked[s - 1] = static_cast<std::uint16_t>(hs.blocked[s - 1] + delta);
+    if (hs.blocked[s - 1] == 0) hs.some_block &= ~sig_bit(s); else hs.some_block |= sig_bit(s);
   }
 }
 

@@ -12,6 +12,7 @@ struct HubSignals {
   SigCtx* head = nullptr;
   int count = 0;
   std::uint16_t blocked[64] = {};  // how many of the contexts block each signal
+  std::uint64_t some_block = 0;    // the signals with blocked[s-1] > 0
   std::uint64_t kernel_blocked = 0;  // what the shim has the kernel block: what all block
   std::atomic<std::uint64_t> process_pending{0};  // came when no thread could take it yet
   siginfo_t process_info[64]{};
