@@ -16,14 +16,20 @@ struct ReadResult {
   char byte = 0;
 };
 
-// A thread blocked in read() on `fd`; its result lands in *out.
-pthread_t blocked_reader(int fd, ReadResult* out, std::atomic<bool>* started) {
-  return spawn([=]() -> void* {
-    *started = true;
+// A thread blocked in read() on `fd` (its result lands in *out), sent SIGUSR1 once it
+// is well inside the read.
+pthread_t signalled_reader(int fd, ReadResult* out) {
+  std::atomic<bool> started{false};
+  pthread_t t = spawn([=, &started]() -> void* {
+    started = true;
     out->r = ::read(fd, &out->byte, 1);
     out->err = errno;
     return nullptr;
   });
+  EXPECT_TRUE(wait_until([&] { return started.load(); }));
+  sleep_ms(30);
+  EXPECT_EQ(::pthread_kill(t, SIGUSR1), 0);
+  return t;
 }
 }  // namespace
 
@@ -32,11 +38,7 @@ TEST_F(SignalDeliverTest, PthreadKillInterruptsTheTargetsReadAndRunsTheHandlerTh
   reset_record();
   auto p = socket_pair();
   ReadResult res;
-  std::atomic<bool> started{false};
-  pthread_t t = blocked_reader(p.a.get(), &res, &started);
-  ASSERT_TRUE(wait_until([&] { return started.load(); }));
-  sleep_ms(30);  // inside read() by now
-  ASSERT_EQ(::pthread_kill(t, SIGUSR1), 0);
+  pthread_t t = signalled_reader(p.a.get(), &res);
   join(t);
   EXPECT_EQ(handled.load(), 1);
   EXPECT_TRUE(pthread_equal(handled_in.load(), t)) << "the handler ran in another thread";
@@ -49,11 +51,7 @@ TEST_F(SignalDeliverTest, WithSaRestartTheTargetsReadGoesOn) {
   reset_record();
   auto p = socket_pair();
   ReadResult res;
-  std::atomic<bool> started{false};
-  pthread_t t = blocked_reader(p.a.get(), &res, &started);
-  ASSERT_TRUE(wait_until([&] { return started.load(); }));
-  sleep_ms(30);
-  ASSERT_EQ(::pthread_kill(t, SIGUSR1), 0);
+  pthread_t t = signalled_reader(p.a.get(), &res);
   EXPECT_TRUE(wait_until([] { return handled.load() == 1; }));
   EXPECT_TRUE(pthread_equal(handled_in.load(), t));
   sleep_ms(20);
