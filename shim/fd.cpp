@@ -4,7 +4,6 @@
 // recv/send with MSG_DONTWAIT (which the kernel treats as read/write with O_NONBLOCK for
 // this call only), so the file description's flags stay the program's own.
 #include <fcntl.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -33,26 +32,22 @@ ssize_t sendmsg_iov(int fd, const struct iovec* iov, int count, int flags) {
   return REAL(sendmsg)(fd, &m, flags);
 }
 
-// What a socket that blocks in the kernel can take now without blocking: half of what its
-// send buffer has free (the kernel counts its overhead in the buffer too). sendfile() has
-// no MSG_DONTWAIT: it must not be asked for more.
-size_t send_room(int fd) {
-  int buf = 0, queued = 0;
-  socklen_t len = sizeof buf;
-  if (REAL(getsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &buf, &len) != 0 || REAL(ioctl)(fd, SIOCOUTQ, &queued) != 0) return 0;
-  return buf > queued ? static_cast<size_t>(buf - queued) / 2 : 0;
-}
-
+// sendfile() has no MSG_DONTWAIT: on a socket that blocks in the kernel it is made with the
+// file description non-blocking for this one call (the program's flags are back before it
+// returns; a greenlet on another fd of the same description is not affected: its calls
+// carry MSG_DONTWAIT anyway).
 template <class Off>
 ssize_t sendfile_call(int out, int in, Off* off, size_t count, ssize_t (*real)(int, int, Off*, size_t)) {
   return io_call(out, kWrite, [&](int f) -> ssize_t {
-    if (f == 0 || count == 0) return real(out, in, off, count);
-    const size_t room = send_room(out);
-    if (room == 0) {
-      errno = EAGAIN;
-      return -1;
-    }
-    return real(out, in, off, count < room ? count : room);  // a short count, as sendfile may
+    if (f == 0) return real(out, in, off, count);
+    const int flags = REAL(fcntl)(out, F_GETFL);
+    if (flags < 0) return -1;
+    REAL(fcntl)(out, F_SETFL, flags | O_NONBLOCK);
+    const ssize_t r = real(out, in, off, count);
+    const int e = errno;
+    REAL(fcntl)(out, F_SETFL, flags);
+    errno = e;
+    return r;
   });
 }
 
