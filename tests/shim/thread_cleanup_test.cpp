@@ -25,6 +25,14 @@ void* run_c_thread(void* (*fn)(void*), cleanup_log& log) {
   return join(t);
 }
 
+// Starts `fn` as a thread on `log` and waits until it has pushed its handlers.
+pthread_t start_c_thread(void* (*fn)(void*), cleanup_log& log) {
+  pthread_t t{};
+  EXPECT_EQ(::pthread_create(&t, nullptr, fn, &log), 0);
+  EXPECT_TRUE(wait_until([&] { return log.started != 0; }));
+  return t;
+}
+
 std::string self_exe() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -63,9 +71,7 @@ TEST_F(ThreadCleanupTest, CancelInReadRunsHandlersThatMayBlock) {
 
 TEST_F(ThreadCleanupTest, CancelWaitsWhileDisabledThenRunsTheHandler) {
   cleanup_log log{};
-  pthread_t t;
-  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_when_enabled, &log), 0);
-  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  const pthread_t t = start_c_thread(cleanup_cancel_when_enabled, log);
   EXPECT_EQ(::pthread_cancel(t), 0);
   EXPECT_EQ(join(t), PTHREAD_CANCELED);
   EXPECT_STREQ(log.trail, "WA");
@@ -75,9 +81,7 @@ TEST_F(ThreadCleanupTest, CancelWaitsWhileDisabledThenRunsTheHandler) {
 // the shim, at a preemption tick), by glibc's forced unwind: its handler runs.
 TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatOnlyComputes) {
   cleanup_log log{};
-  pthread_t t;
-  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_spin, &log), 0);
-  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  const pthread_t t = start_c_thread(cleanup_cancel_async_spin, log);
   sleep_ms(20);
   expect_threads_alive(1);
   EXPECT_EQ(::pthread_cancel(t), 0);
@@ -88,9 +92,7 @@ TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatOnlyComputes) {
 
 TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatDeadlockedItself) {
   cleanup_log log{};
-  pthread_t t;
-  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_deadlock, &log), 0);
-  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  const pthread_t t = start_c_thread(cleanup_cancel_async_deadlock, log);
   sleep_ms(20);  // stuck in its second pthread_mutex_lock by now
   EXPECT_EQ(::pthread_cancel(t), 0);
   EXPECT_EQ(join(t), PTHREAD_CANCELED);
@@ -99,9 +101,7 @@ TEST_F(ThreadCleanupTest, AsynchronousCancelEndsAThreadThatDeadlockedItself) {
 
 TEST_F(ThreadCleanupTest, AsynchronousTypeActsOnAPendingRequestAtOnce) {
   cleanup_log log{};
-  pthread_t t;
-  ASSERT_EQ(::pthread_create(&t, nullptr, cleanup_cancel_async_pending, &log), 0);
-  ASSERT_TRUE(wait_until([&] { return log.started != 0; }));
+  const pthread_t t = start_c_thread(cleanup_cancel_async_pending, log);
   EXPECT_EQ(::pthread_cancel(t), 0);
   log.go = 1;
   EXPECT_EQ(join(t), PTHREAD_CANCELED);
