@@ -21,6 +21,11 @@ MODULES = [
 # Test resources a module needs to run at all (regrtest's -u). test_socketserver's servers
 # and clients are all on localhost.
 RESOURCES = {"test_socketserver": "network"}
+# Cases left out in both modes, because they test the machine, not threads. On a VM whose
+# /dev/vsock exists but whose host answers no connection to the local CID (Firecracker),
+# ThreadedVSOCKSocketStreamTest's connect() never returns, without the shim too, and its
+# hang would end test_socket's run before half of its cases.
+IGNORE = {"test_socket": ["*VSOCK*"]}
 PYTHON = "/usr/bin/python3"  # not a wrapper script (pyenv's python3 may come first on PATH)
 CASE = re.compile(r"^(test\w*) \(([\w.]+)\)[^\n]*?\.\.\. ?(.*)$")
 OUTCOMES = {"ok": "ok", "FAIL": "fail", "ERROR": "error"}
@@ -43,6 +48,8 @@ def run(module, env, timeout):
     cmd = [PYTHON, "-m", "test", "-v", "--timeout", str(timeout), module]
     if module in RESOURCES:
         cmd[3:3] = ["-u", RESOURCES[module]]
+    for pattern in IGNORE.get(module, []):
+        cmd[3:3] = ["-i", pattern]
     try:
         p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout + 60, text=True, errors="replace")
