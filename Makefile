@@ -135,6 +135,8 @@ $(BUILD)/tests/shim/thread_cleanup.o: tests/shim/thread_cleanup.c tests/shim/thr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/tests/shim/thread_cleanup_test: $(BUILD)/tests/shim/thread_cleanup.o
+# x86_code_test checks the decoder itself, linked in from the library's objects.
+$(BUILD)/tests/shim/x86_code_test: $(BUILD)/obj/shim/x86_code.o
 
 $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)

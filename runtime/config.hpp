@@ -19,6 +19,8 @@ struct Config {
   bool report_errors;           // GREEN_QUIET=1 silences the one-line failure reports
   bool fsbase_syscall;          // GREEN_FSBASE=syscall: thread pointers set by arch_prctl only
   long preempt_ns;              // GREEN_PREEMPT_MS: how long a greenlet thread may run (0: no preemption)
+  bool patch_libc;              // GREEN_PATCH_LIBC: glibc's internal calls rerouted into the hooks
+  bool verbose;                 // GREEN_VERBOSE=1: say on stderr what greenshim could not set up
 };
 
 // The settings, read on first use. Each malformed or out-of-range value is reported in one

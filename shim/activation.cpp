@@ -16,6 +16,7 @@
 #include "fd_table.hpp"
 #include "config.hpp"
 #include "hook.hpp"
+#include "libc_entry.hpp"
 #include "signal_state.hpp"
 #include "thread.hpp"
 
@@ -76,6 +77,7 @@ __attribute__((constructor(101))) void on_load() {
   if (detail::config().disable) return;
   if (preloaded()) {
     preload_mode = true;
+    patch_libc_entries();
     hooks_active = true;
   }
 }
@@ -119,6 +121,7 @@ void patch_all() {
   shim::resolve_real();
   // The calling thread's hub, so its main greenlet is ready.
   shim::hub_signals_init(detail::Hub::current());
+  shim::patch_libc_entries();
   shim::hooks_active = true;
 }
 

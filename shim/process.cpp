@@ -67,6 +67,24 @@ GREEN_HOOK(pid_t, waitpid, (pid_t pid, int* status, int options)) {
 
 GREEN_HOOK(pid_t, wait, (int* status)) { return waitpid(-1, status, 0); }
 
+// posix_spawn's child (also system()'s and popen()'s, which spawn through it inside glibc)
+// runs in the parent's memory and TLS until it execs, as a vfork child does: with the hooks
+// off, so that its closes and signal calls leave the parent's fd table and signal state
+// alone. The parent waits in the kernel only until the child has exec'd.
+GREEN_HOOK(int, posix_spawn, (pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                              const posix_spawnattr_t* attr, char* const argv[], char* const envp[])) {
+  GREEN_BOOKKEEPING();
+  gd::NoHooks off;
+  return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
+}
+
+GREEN_HOOK(int, posix_spawnp, (pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                               const posix_spawnattr_t* attr, char* const argv[], char* const envp[])) {
+  GREEN_BOOKKEEPING();
+  gd::NoHooks off;
+  return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
+}
+
 // The program's atfork handlers run on the OS thread's TCB too (they see its TLS).
 GREEN_HOOK(pid_t, fork, ()) {
   GREEN_BOOKKEEPING();

@@ -11,6 +11,7 @@
 #include <exception>
 
 #include "config.hpp"
+#include "libc_entry.hpp"
 #include "signal_hub.hpp"
 #include "thread.hpp"
 
@@ -89,6 +90,7 @@ void preempt_tick(gd::Hub& hub, HubSignals& hs, void* uctx) noexcept {
   if (c == nullptr || c->g != cur) return;
   if (!cancel && (c->mask.load() & sig_bit(gd::Hub::kPreemptSignal))) return;
   if (gd::tls_no_hooks != 0 || interrupted_runtime(uctx) || pc_in(uctx, locking_text, 4)) return;
+  if (in_libc_stubs(static_cast<std::uintptr_t>(static_cast<const ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]))) return;
   gd::Hub::preempt_inject(uctx);
 }
 

@@ -30,6 +30,8 @@ constexpr Option kOptions[] = {
     {"--real-threads", "GREEN_REAL_THREADS", "colon-separated libraries whose threads stay real (e.g. libjvm.so)"},
     {"--offload-threads", "GREEN_OFFLOAD_THREADS", "real helper threads for name resolution (4)"},
     {"--fsbase", "GREEN_FSBASE", "'auto' (default): wrfsbase where allowed; 'syscall': arch_prctl always"},
+    {"--patch-libc", "GREEN_PATCH_LIBC", "'1' (default): glibc's internal calls (stdio, system, FILE locks) reach the hooks; '0': not"},
+    {"--verbose", "GREEN_VERBOSE", "'1': say on stderr what greenshim could not set up; '0' (default): silent"},
 };
 
 void usage(FILE* out) {
