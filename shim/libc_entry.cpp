@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <span>
 
 #include "config.hpp"
 #include "hook.hpp"
@@ -46,7 +47,10 @@ extern "C" void green_lll_lock_wait_private(int* futex);
 extern "C" int green_close_nocancel(int fd);
 
 // The calls glibc makes internally that can block on a socket, pipe, terminal or child.
-Entry entries[] = {
+// Built at first use: the library constructor that patches runs before this file's
+// static initialisers would (the addresses are not constants).
+Entry* table(std::size_t& n) {
+  static Entry entries[] = {
     {"read", nullptr, HOOK(read), SLOT(read)},
     {"write", nullptr, HOOK(write), SLOT(write)},
     {"readv", nullptr, HOOK(readv), SLOT(readv)},
@@ -68,7 +72,10 @@ Entry entries[] = {
     {"__close_nocancel", "GLIBC_PRIVATE", reinterpret_cast<void*>(&green_close_nocancel),
      reinterpret_cast<void**>(&real_close_nocancel)},
     {"__lll_lock_wait_private", "GLIBC_PRIVATE", reinterpret_cast<void*>(&green_lll_lock_wait_private), nullptr},
-};
+  };
+  n = sizeof entries / sizeof entries[0];
+  return entries;
+}
 
 constexpr std::size_t kJump = 5;  // e9 rel32
 constexpr std::size_t kTrampolineRoom = 64;
@@ -182,7 +189,9 @@ bool resolver_cooperates() noexcept {
   // __close_nocancel.
   static const bool all = [] {
     int n = 0;
-    for (const Entry& e : entries) {
+    std::size_t count = 0;
+    const Entry* entries = table(count);
+    for (const Entry& e : std::span(entries, count)) {
       for (const char* want : {"poll", "recvfrom", "connect", "writev", "read", "__close_nocancel"}) {
         if (e.rerouted && std::strcmp(e.name, want) == 0) ++n;
       }
@@ -209,7 +218,9 @@ void patch_libc_entries() noexcept {
     return;
   }
   Patcher p{page, 0, static_cast<std::size_t>(sysconf(_SC_PAGESIZE))};
-  for (Entry& e : entries) {
+  std::size_t count = 0;
+  Entry* entries = table(count);
+  for (Entry& e : std::span(entries, count)) {
     if (!ours(e.hook)) {
       p.skip(e.name, "the program defines it");
       continue;

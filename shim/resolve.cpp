@@ -1,11 +1,17 @@
-// Name resolution hooks: glibc resolves through NSS modules and internal calls that no
-// hook sees (and that may block for seconds on DNS), so each call runs on a real helper
-// thread (Hub::offload) while the calling greenlet parks and the others run. NSS
-// behaviour and results are exactly glibc's.
+// Name resolution hooks. glibc resolves through NSS modules, whose DNS client waits in
+// poll, recvfrom, connect, writev and read: calls that reach the hooks once glibc's
+// entries are rerouted (libc_entry.cpp). A greenlet thread then resolves in itself, with
+// its own resolver state (_res, which the program may have set up), and parks on its
+// sockets while the others run: no helper thread. Where that cannot be, the call runs on a
+// real helper thread (Hub::offload) while the caller parks: an API greenlet (green::spawn),
+// which shares its OS thread's TLS and so its resolver context with the main greenlet, or
+// a glibc whose entries could not all be rerouted. NSS behaviour and results are exactly
+// glibc's either way.
 //
 // gethostbyname/gethostbyaddr return glibc's static buffer, as they always did: they are
 // as thread-unsafe under greenshim as without it.
 #include "hook.hpp"
+#include "libc_entry.hpp"
 
 using namespace green::shim;
 
@@ -15,6 +21,17 @@ template <class Call>
 auto offloaded(Call call) -> decltype(call()) {
   green::detail::Hub* hub = green_context();
   if (hub == nullptr) return call();
+  const green::detail::GreenletImpl* g = hub->running();
+  if (resolver_cooperates() && (g->owns_tls() || g == hub->main_greenlet())) {
+    // A lookup is a blocking call to the program: one answered from /etc/hosts without
+    // waiting still lets the others run once, as the helper thread's park did.
+    const auto result = call();
+    const int err = errno, h_err = h_errno;
+    hub->yield();
+    errno = err;
+    h_errno = h_err;
+    return result;
+  }
   decltype(call()) result{};
   int err = 0;
   int h_err = 0;

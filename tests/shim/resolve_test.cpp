@@ -7,7 +7,9 @@
 // Names are resolved from /etc/hosts ("localhost"). The one lookup of a missing name does
 // go through NSS "dns" (nsswitch "hosts: files dns"); RES_OPTIONS below bounds it to one
 // try of one second, so it cannot hang on an unreachable resolver.
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <resolv.h>
 
 #include <atomic>
 
@@ -22,8 +24,8 @@ namespace {
   return true;
 }();
 
-// Resolves a name twice, with a pause between, so that the second lookup finds the
-// helper thread of the first idle. Run in a child: a crash there (there was one: the
+// Resolves a name twice, with a pause between, so that the second lookup finds what the
+// first left (a helper thread, where lookups are offloaded; the thread's resolver state). Run in a child: a crash there (there was one: the
 // shim's pthread_cond_signal on the helper's condition variable) fails one test instead
 // of taking the binary down.
 SHIM_TEST_CHILD(resolve_twice) {
@@ -157,7 +159,7 @@ TEST_F(ResolveTest, AnswersAreGlibcsOwn) {
   ASSERT_TRUE(plain.exited_ok()) << plain.output;
   EXPECT_EQ(here, plain.output);
   if (shim_expected()) {
-    EXPECT_GE(thread_count(), 2) << "no helper thread: the lookups were not offloaded";
+    EXPECT_EQ(thread_count(), 1) << "a helper thread resolved: the lookups did not run in the thread";
   }
 }
 
@@ -277,3 +279,131 @@ TEST_F(ResolveTest, OtherThreadsRunWhileResolving) {
   stop = true;
   EXPECT_GE(ticks - t0, 5) << "the ticker stopped while " << lookups << " lookups ran";
 }
+
+// --- DNS through NSS, against a server of the test's own -----------------------------
+// The resolving thread points its own resolver state (_res) at a loopback server, as a
+// program may; each thread has its own, so the lookup must run in that thread. The server
+// answers after 200 ms, meanwhile a ticker must keep ticking; under the shim no OS thread
+// may appear for the lookup (no helper thread).
+
+namespace {
+
+constexpr int kDnsDelayMs = 200;
+
+// A reply to the query q (n bytes): one A record `ip`, or none and the TC bit set, so that
+// the client asks again over TCP.
+std::vector<unsigned char> dns_reply(const unsigned char* q, size_t n, bool truncated, const unsigned char ip[4]) {
+  std::vector<unsigned char> r(q, q + n);
+  r[2] = static_cast<unsigned char>(0x81 | (truncated ? 0x02 : 0));  // QR, RD (TC)
+  r[3] = 0x80;                                                          // RA, NOERROR
+  r[6] = 0;
+  r[7] = truncated ? 0 : 1;  // ANCOUNT
+  r[8] = r[9] = r[10] = r[11] = 0;
+  if (!truncated) {
+    const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};  // the name, A, IN, TTL 60
+    r.insert(r.end(), rr, rr + sizeof rr);
+    r.insert(r.end(), ip, ip + 4);
+  }
+  return r;
+}
+
+// One UDP socket and one TCP listener on the same loopback port.
+struct DnsServer {
+  Fd udp{::socket(AF_INET, SOCK_DGRAM, 0)};
+  Fd tcp;
+  sockaddr_in addr = loopback();
+  DnsServer() {
+    for (int tries = 0; tries < 50; ++tries) {
+      sockaddr_in a = loopback();
+      if (::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) continue;
+      addr = local_addr(udp);
+      tcp.reset(::socket(AF_INET, SOCK_STREAM, 0));
+      const int one = 1;
+      ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(tcp, 4) == 0) {
+        set_rcvtimeo(udp, 5000);  // a query that never comes ends the test, not the binary
+        set_rcvtimeo(tcp, 5000);
+        return;
+      }
+      udp.reset(::socket(AF_INET, SOCK_DGRAM, 0));
+    }
+    ADD_FAILURE() << "no port free for both UDP and TCP";
+  }
+  // Answers one UDP query, late; over UDP truncated, then one TCP query in full.
+  void serve(bool via_tcp, const unsigned char ip[4]) {
+    unsigned char q[512];
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    const ssize_t n = ::recvfrom(udp, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+    if (n < 12) return;
+    sleep_ms(kDnsDelayMs);
+    const auto r = dns_reply(q, static_cast<size_t>(n), via_tcp, ip);
+    ::sendto(udp, r.data(), r.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
+    if (!via_tcp) return;
+    Fd c(::accept(tcp, nullptr, nullptr));
+    unsigned char len[2];
+    if (read_fully(c, len, 2) != 2) return;
+    std::vector<unsigned char> tq(static_cast<size_t>(len[0] << 8 | len[1]));
+    if (read_fully(c, tq.data(), tq.size()) != tq.size()) return;
+    sleep_ms(kDnsDelayMs);
+    auto tr = dns_reply(tq.data(), tq.size(), false, ip);
+    const unsigned char out_len[2] = {static_cast<unsigned char>(tr.size() >> 8), static_cast<unsigned char>(tr.size())};
+    write_fully(c, out_len, 2);
+    write_fully(c, tr.data(), tr.size());
+  }
+};
+
+// Resolves `name` in the calling thread through the server at `ns`; "" on failure.
+std::string resolve_via(const sockaddr_in& ns, const char* name) {
+  if (::res_init() != 0) return "";
+  _res.nscount = 1;
+  _res.nsaddr_list[0] = ns;
+  _res.retrans = 5;
+  _res.retry = 1;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int e = ::getaddrinfo(name, nullptr, &hints, &res);
+  if (e != 0) return std::string("error: ") + ::gai_strerror(e);
+  char text[INET_ADDRSTRLEN] = "";
+  ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, text, sizeof text);
+  ::freeaddrinfo(res);
+  return text;
+}
+
+void resolves_while_a_ticker_ticks(bool via_tcp) {
+  DnsServer server;
+  const unsigned char ip[4] = {10, 1, 2, static_cast<unsigned char>(via_tcp ? 4 : 3)};
+  const int threads_before = thread_count();
+  std::atomic<int> ticks{0}, peak_threads{0};
+  std::atomic<bool> stop{false};
+  std::string got;
+  {
+    Peer ticker([&] {
+      while (!stop) {
+        ::usleep(5000);
+        ++ticks;
+        peak_threads = std::max(peak_threads.load(), thread_count());
+      }
+    });
+    Peer dns([&] { server.serve(via_tcp, ip); });
+    const int t0 = ticks;
+    Peer client([&] { got = resolve_via(server.addr, "node.greenshim.test"); });
+    client.join();
+    EXPECT_GE(ticks - t0, kDnsDelayMs / 5 / 2) << "the ticker stopped during the lookup";
+    stop = true;
+  }
+  char want[32];
+  std::snprintf(want, sizeof want, "10.1.2.%d", ip[3]);
+  EXPECT_EQ(got, want);
+  if (shim_expected()) {
+    EXPECT_EQ(peak_threads.load(), threads_before) << "an OS thread appeared for the lookup";
+  }
+}
+
+}  // namespace
+
+TEST_F(ResolveTest, DnsOverUdpRunsInTheThreadAndLetsOthersRun) { resolves_while_a_ticker_ticks(false); }
+
+TEST_F(ResolveTest, DnsOverTcpAfterATruncatedReply) { resolves_while_a_ticker_ticks(true); }
