@@ -26,8 +26,9 @@ CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -pthread
 LIBS     := -lev -Wl,-Bstatic -lboost_context -Wl,-Bdynamic -Wl,--exclude-libs,ALL -ldl -pthread
 
 # ripgrep, mariadb-server and redis-server (+ redis-tools: redis-cli, redis-benchmark):
-# third-party threaded programs the tests run under the shim (tests/programs/).
-DEB_PKGS := libev-dev libboost-context-dev libgtest-dev ripgrep mariadb-server redis-server redis-tools
+# third-party threaded programs the tests run under the shim (tests/programs/). liburing-dev:
+# tests/shim/syscall_trap_test waits through liburing, whose own syscall instructions greenshim traps.
+DEB_PKGS := libev-dev libboost-context-dev libgtest-dev liburing-dev ripgrep mariadb-server redis-server redis-tools
 DEPS_OK  := $(BUILD)/.deps-ok
 
 LIB      := $(BUILD)/libgreenshim.so
@@ -135,12 +136,14 @@ $(BUILD)/tests/shim/thread_cleanup.o: tests/shim/thread_cleanup.c tests/shim/thr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/tests/shim/thread_cleanup_test: $(BUILD)/tests/shim/thread_cleanup.o
+# syscall_trap_test is a liburing program.
+$(BUILD)/tests/shim/syscall_trap_test: TEST_LIBS = -luring
 # x86_code_test checks the decoder itself, linked in from the library's objects.
 $(BUILD)/tests/shim/x86_code_test: $(BUILD)/obj/shim/x86_code.o
 
 $(BUILD)/tests/shim/%_test: tests/shim/%_test.cpp $(wildcard tests/*.hpp tests/shim/*.hpp)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< $(filter %.o,$^) -lgtest -lgtest_main -pthread
+	$(CXX) -std=c++20 $(OPT) -g -Wall -Wextra -pthread -o $@ $< $(filter %.o,$^) $(TEST_LIBS) -lgtest -lgtest_main -pthread
 
 $(PROGRAMS_BIN): $(wildcard tests/programs/*_test.cpp tests/programs/*.hpp tests/programs/rust/*.rs)
 	@mkdir -p $(dir $@)

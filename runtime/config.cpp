@@ -79,6 +79,7 @@ Config load() {
   c.fsbase_syscall = env_choice("GREEN_FSBASE", false, "syscall", "auto");
   c.preempt_ns = static_cast<long>(env_size("GREEN_PREEMPT_MS", 10, 0, 1000, "milliseconds from 0 to 1000")) * 1000000;
   c.patch_libc = env_choice("GREEN_PATCH_LIBC", true, "1", "0");
+  c.trap_syscalls = env_choice("GREEN_TRAP_SYSCALLS", true, "1", "0");
   c.verbose = env_choice("GREEN_VERBOSE", false, "1", "0");
   return c;
 }

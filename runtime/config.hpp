@@ -20,6 +20,7 @@ struct Config {
   bool fsbase_syscall;          // GREEN_FSBASE=syscall: thread pointers set by arch_prctl only
   long preempt_ns;              // GREEN_PREEMPT_MS: how long a greenlet thread may run (0: no preemption)
   bool patch_libc;              // GREEN_PATCH_LIBC: glibc's internal calls rerouted into the hooks
+  bool trap_syscalls;           // GREEN_TRAP_SYSCALLS: system calls from outside glibc trap (Syscall User Dispatch)
   bool verbose;                 // GREEN_VERBOSE=1: say on stderr what greenshim could not set up
 };
 

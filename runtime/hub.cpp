@@ -247,6 +247,7 @@ void Hub::loop() {
     if (runq_.empty()) {
       const int alive = ev_run(loop_, EVRUN_ONCE);
       if (__builtin_expect(preempt_idle_.load(std::memory_order_relaxed), 0)) preempt_rearm();
+      if (__builtin_expect(syscall_trap_on_ && syscall_switch_ == kSyscallsPass, 0)) syscall_switch_ = kSyscallsTrap;
       run_fired();
       if (runq_.empty() && alive == 0) {
         // Every greenlet is parked and no watcher can wake one: tell the main greenlet,

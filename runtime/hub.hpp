@@ -282,6 +282,17 @@ class GREEN_EXPORT Hub {
     budget_ = 1;
     yield();
   }
+  // Whether the CPU state a saving stub needs (XSAVE) is there (saving_stub.hpp).
+  static bool stub_usable() noexcept;
+
+  // The Syscall User Dispatch switch of the hub's OS thread (shim/syscall_trap.cpp): the
+  // kernel reads it at every system call made outside glibc, which traps while it is
+  // kSyscallsTrap. Paused (kSyscallsPass) for a call that must run untrapped, it traps
+  // again from the hub's next poll on.
+  static constexpr char kSyscallsPass = 0, kSyscallsTrap = 1;
+  volatile char* syscall_switch() noexcept { return &syscall_switch_; }
+  void syscall_trap_started() noexcept { syscall_trap_on_ = true; }
+  bool syscall_trap_on() const noexcept { return syscall_trap_on_; }
 
  private:
   class HubGreenlet;
@@ -345,6 +356,8 @@ class GREEN_EXPORT Hub {
   std::atomic<bool> preempt_idle_{false};  // the timer is stopped: the hub idled
   void preempt_rearm() noexcept;
   void preempt_after_fork() noexcept;
+  volatile char syscall_switch_ = kSyscallsPass;
+  bool syscall_trap_on_ = false;
   std::int64_t last_poll_ns_;  // when the hub last polled libev
   std::int64_t poll_interval_ns_;
   EhState* eh_;   // the hub thread's exception globals and errno, where the greenlets that

@@ -5,8 +5,7 @@
 // (the vector state by XSAVE), yields, and resumes where it was. The greenlet yields in its
 // own context, not inside the handler: the kernel's signal frame and mask are long gone.
 //
-// The stub leaves the red zone (128 bytes below %rsp, which leaf code may use) alone, and
-// returns with `ret $128` to the interrupted instruction with %rsp as it was.
+// The stub is saving_stub.hpp's.
 #include <cpuid.h>
 #include <signal.h>
 #include <time.h>
@@ -16,84 +15,21 @@
 #include <cerrno>
 
 #include "hub.hpp"
+#include "saving_stub.hpp"
 
 extern "C" {
 // Where the preempted greenlet resumes; set by the signal handler in the greenlet's own TLS
 // (the one the stub then reads: the same thread pointer).
 __attribute__((visibility("hidden"), tls_model("initial-exec"))) __thread std::uintptr_t green_preempt_pc = 0;
 // Bytes XSAVE writes for the features the kernel enabled (CPUID 0xD), 64-byte multiple.
-__attribute__((visibility("hidden"))) std::uintptr_t green_xsave_size = 4096;
+__attribute__((visibility("hidden"))) std::uintptr_t green_xsave_size = 4096;  // also the syscall trap's stub
 // Not noexcept: an asynchronous cancellation unwinds from it (forced unwind), through the
 // stub, whose unwind table leads to the interrupted instruction.
-__attribute__((visibility("hidden"), used)) void green_preempt_point();
+__attribute__((visibility("hidden"), used)) void green_preempt_point(long* regs);
 void green_preempt_stub();
 }
 
-asm(R"(
-  .text
-  .p2align 4
-  .type green_preempt_stub, @function
-green_preempt_stub:
-  .cfi_startproc
-  .cfi_signal_frame
-  leaq -136(%rsp), %rsp
-  pushq %rax
-  movq green_preempt_pc@gottpoff(%rip), %rax
-  movq %fs:(%rax), %rax
-  movq %rax, 8(%rsp)
-  popq %rax
-  pushfq
-  pushq %rax
-  pushq %rcx
-  pushq %rdx
-  pushq %rsi
-  pushq %rdi
-  pushq %r8
-  pushq %r9
-  pushq %r10
-  pushq %r11
-  pushq %rbx
-  movq %rsp, %rbx
-  # From here on: the caller's %rsp (the CFA) is %rbx + 224, its return address (the
-  # interrupted instruction, exact: a signal frame) at CFA - 136, %rbx saved at CFA - 224.
-  .cfi_def_cfa %rbx, 224
-  .cfi_offset %rip, -136
-  .cfi_offset %rbx, -224
-  subq green_xsave_size(%rip), %rsp
-  andq $-64, %rsp
-  xorl %eax, %eax
-  movq %rax, 512(%rsp)
-  movq %rax, 520(%rsp)
-  movq %rax, 528(%rsp)
-  movq %rax, 536(%rsp)
-  movq %rax, 544(%rsp)
-  movq %rax, 552(%rsp)
-  movq %rax, 560(%rsp)
-  movq %rax, 568(%rsp)
-  movl $-1, %eax
-  movl $-1, %edx
-  xsave64 (%rsp)
-  cld
-  call green_preempt_point
-  movl $-1, %eax
-  movl $-1, %edx
-  xrstor64 (%rsp)
-  movq %rbx, %rsp
-  popq %rbx
-  popq %r11
-  popq %r10
-  popq %r9
-  popq %r8
-  popq %rdi
-  popq %rsi
-  popq %rdx
-  popq %rcx
-  popq %rax
-  popfq
-  ret $128
-  .cfi_endproc
-  .size green_preempt_stub, .-green_preempt_stub
-)");
+asm(GREEN_SAVING_STUB(green_preempt_stub, green_preempt_pc, green_preempt_point));
 
 namespace green::detail {
 
@@ -124,6 +60,8 @@ void set_interval(void* timer, long ns) noexcept {
 }  // namespace
 
 void Hub::set_preempt_hook(PreemptHook hook) noexcept { preempt_hook.store(hook); }
+
+bool Hub::stub_usable() noexcept { return xsave_usable; }
 
 bool Hub::preempt_start(long interval_ns) noexcept {
   if (preempt_on_ || interval_ns <= 0 || !xsave_usable) return preempt_on_;
@@ -190,7 +128,7 @@ void Hub::preempt_inject(void* uctx) noexcept {
 
 }  // namespace green::detail
 
-void green_preempt_point() {
+void green_preempt_point(long*) {
   using green::detail::Hub;
   const int saved = errno;
   if (Hub* hub = Hub::current_if_exists()) {

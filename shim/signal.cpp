@@ -12,6 +12,7 @@
 #include <atomic>
 
 #include "signal_state.hpp"
+#include "syscall_trap.hpp"
 
 using namespace green::shim;
 namespace gd = green::detail;
@@ -36,16 +37,25 @@ void run_here(int sig, siginfo_t* info, void* uctx) {
   }
   if (!(a.sa_flags & SA_NODEFER)) sigaddset(&during, sig);
   REAL(pthread_sigmask)(SIG_SETMASK, &during, nullptr);
+  ++tls_program_handler;
   if (a.sa_flags & SA_SIGINFO) {
     a.sa_sigaction(sig, info, uctx);
   } else if (a.sa_handler != SIG_IGN && a.sa_handler != SIG_DFL) {
     a.sa_handler(sig);
+  } else if (a.sa_handler == SIG_DFL && sig == SIGSYS) {
+    // A seccomp trap that the program does not handle ends it, as it would without
+    // greenshim, whose handler the kernel keeps for SIGSYS (the syscall trap's).
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    REAL(sigaction)(SIGSYS, &dfl, nullptr);
+    REAL(syscall)(SYS_tgkill, getpid(), REAL(syscall)(SYS_gettid), SIGSYS);
   }
+  --tls_program_handler;
 }
 
 void trampoline(int sig, siginfo_t* info, void* uctx) {
   const int saved = errno;
-  if (!route_signal(sig, info, uctx)) run_here(sig, info, uctx);
+  if (!(sig == SIGSYS && syscall_trapped(info, uctx)) && !route_signal(sig, info, uctx)) run_here(sig, info, uctx);
   errno = saved;
 }
 
@@ -57,6 +67,8 @@ bool is_handler(const struct sigaction* act) {
 }  // namespace
 
 namespace green::shim {
+
+__thread int tls_program_handler = 0;
 
 struct sigaction user_action(int sig) noexcept {
   if (handlers[sig].wrapped.load()) return handlers[sig].user;

@@ -165,7 +165,7 @@ const bool hooks_set = (gd::Hub::set_kick_hook(&on_kick), gd::Hub::set_signal_ho
 
 bool synchronous(int sig, const siginfo_t* info) noexcept {
   // A fault belongs to the instruction that made it: its handler runs right there.
-  return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) &&
+  return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS) &&
          info != nullptr && info->si_code > 0;
 }
 
@@ -314,11 +314,13 @@ bool run_handler(SigCtx& c, const siginfo_t& info, gd::Eintr eintr, void* uctx) 
   }
   siginfo_t copy = info;
   const int saved = errno;
+  ++tls_program_handler;
   if (siginfo) {
     a.sa_sigaction(s, &copy, uctx);
   } else {
     a.sa_handler(s);
   }
+  --tls_program_handler;
   errno = saved;
   if (in_park) {
     c.g->hold_interrupts(false);

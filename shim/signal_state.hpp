@@ -21,6 +21,10 @@
 
 namespace green::shim {
 
+// Non-zero while a handler of the program's runs in this thread: its own system calls are
+// its own, never made to wait cooperatively (syscall_trap.cpp).
+extern __thread int tls_program_handler __attribute__((tls_model("initial-exec")));
+
 inline constexpr std::uint64_t sig_bit(int s) { return std::uint64_t{1} << (s - 1); }
 // What no thread can block: SIGKILL, SIGSTOP, and glibc's own two (cancellation, setxid).
 inline constexpr std::uint64_t kUnblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP) | sig_bit(32) | sig_bit(33);

@@ -7,6 +7,7 @@
 //   (GREEN_PREEMPT_MS), and one that waits at its wait's end only if the wait is a
 //   cancellation point. pthread_exit and cancellation are glibc's, as thread_exit.cpp says.
 #include "thread.hpp"
+#include "syscall_trap.hpp"
 
 #include <dlfcn.h>
 #include <sched.h>
@@ -101,6 +102,7 @@ GREEN_HOOK(int, pthread_create, (pthread_t* out, const pthread_attr_t* attr, voi
       hub->spawn(t, stack_size_from(attr), own_tls);
     }
     start_preemption(*hub);  // once there are threads to share the hub
+    start_syscall_trap(*hub);
   } catch (const std::system_error& e) {
     if (t) {
       sig_ctx_detach(t->sig);

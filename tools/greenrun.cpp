@@ -31,6 +31,7 @@ constexpr Option kOptions[] = {
     {"--offload-threads", "GREEN_OFFLOAD_THREADS", "real helper threads for name resolution (4)"},
     {"--fsbase", "GREEN_FSBASE", "'auto' (default): wrfsbase where allowed; 'syscall': arch_prctl always"},
     {"--patch-libc", "GREEN_PATCH_LIBC", "'1' (default): glibc's internal calls (stdio, system, FILE locks) reach the hooks; '0': not"},
+    {"--trap-syscalls", "GREEN_TRAP_SYSCALLS", "'1' (default): system calls made outside glibc (liburing, inline asm) trap and cooperate; '0': not"},
     {"--verbose", "GREEN_VERBOSE", "'1': say on stderr what greenshim could not set up; '0' (default): silent"},
 };
 

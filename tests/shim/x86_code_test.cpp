@@ -97,6 +97,9 @@ TEST(X86Code, RefusesWhatItCannotMove) {
   EXPECT_EQ(relocate(into_itself, 5, dst, sizeof dst, taken, ends), -1);
   const std::uint8_t unknown[16] = {0xc4, 0xe2, 0x79, 0x18, 0x00, 0x90};
   EXPECT_EQ(relocate(unknown, 5, dst, sizeof dst, taken, ends), -1);
+  // A system call must stay in glibc's code, where the syscall trap lets calls from.
+  const std::uint8_t syscall_first[16] = {0x31, 0xc0, 0x0f, 0x05, 0x90, 0x90};
+  EXPECT_EQ(relocate(syscall_first, 5, dst, sizeof dst, taken, ends), -1);
 }
 
 // A loop back to byte 2 of a function whose first 7 bytes would move.
