@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "park.hpp"
+#include "syscall_trap.hpp"
 #include "thread.hpp"
 
 using namespace green::shim;
@@ -83,6 +84,15 @@ GREEN_HOOK(long, syscall, (long number, ...)) {
   if (number == SYS_gettid) return gettid();
   if (number == SYS_tgkill) return tgkill(static_cast<pid_t>(a[0]), static_cast<pid_t>(a[1]), static_cast<int>(a[2]));
   if (number == SYS_tkill) return tgkill(getpid(), static_cast<pid_t>(a[0]), static_cast<int>(a[1]));
+  if (number != SYS_futex && green_context() != nullptr && cooperative_syscall(number)) {
+    // syscall(SYS_read, …) and the like wait through their hooks, as their wrappers do.
+    const long r = cooperative_call(number, a);
+    if (r < 0 && r > -4096) {
+      errno = static_cast<int>(-r);
+      return -1;
+    }
+    return r;
+  }
   if (number != SYS_futex || green_context() == nullptr) {
     return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   }

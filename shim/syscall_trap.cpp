@@ -99,7 +99,9 @@ long direct(long nr, const long* a) {
   return r;
 }
 
-bool cooperative(long nr) {
+}  // namespace
+
+bool cooperative_syscall(long nr) noexcept {
   switch (nr) {
     case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_recvfrom: case SYS_sendto:
     case SYS_recvmsg: case SYS_sendmsg: case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_poll:
@@ -110,6 +112,8 @@ bool cooperative(long nr) {
       return false;
   }
 }
+
+namespace {
 
 // io_uring_enter(fd, to_submit, min_complete, flags, argp, argsz) that waits: submit, then
 // look for min_complete completions without waiting in the kernel (a zero timeout through
@@ -161,7 +165,9 @@ long uring_enter(const long* a) {
   }
 }
 
-long cooperate(long nr, const long* a) {
+}  // namespace
+
+long cooperative_call(long nr, const long* a) {
   const int saved = errno;
   long r;
   switch (nr) {
@@ -240,8 +246,6 @@ long cooperate(long nr, const long* a) {
   return r;
 }
 
-}  // namespace
-
 void start_syscall_trap(gd::Hub& hub) noexcept {
   const gd::Config& cfg = gd::config();
   if (!cfg.trap_syscalls || hub.syscall_trap_on() || !gd::Hub::stub_usable()) return;
@@ -274,7 +278,7 @@ bool syscall_trapped(siginfo_t* info, void* uctx) noexcept {
     return true;
   }
   gd::Hub* here = green_context();
-  if (cooperative(nr) && here != nullptr && tls_program_handler == 0) {
+  if (cooperative_syscall(nr) && here != nullptr && tls_program_handler == 0) {
     green_trapped_pc = static_cast<std::uintptr_t>(g[REG_RIP]);
     g[REG_RIP] = reinterpret_cast<greg_t>(&green_trapped_stub);
     return true;
@@ -288,5 +292,5 @@ bool syscall_trapped(siginfo_t* info, void* uctx) noexcept {
 void green_trapped_call(long* regs) {
   using namespace green::detail;
   const long a[6] = {regs[kSavedRdi], regs[kSavedRsi], regs[kSavedRdx], regs[kSavedR10], regs[kSavedR8], regs[kSavedR9]};
-  regs[kSavedRax] = green::shim::cooperate(regs[kSavedRax], a);
+  regs[kSavedRax] = green::shim::cooperative_call(regs[kSavedRax], a);
 }

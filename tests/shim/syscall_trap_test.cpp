@@ -50,8 +50,13 @@ class Ticker {
 
 }  // namespace
 
-TEST_F(SyscallTrapTest, ARawReadWaitsWhileOthersRun) {
-  auto [r, w] = pipe_pair();
+namespace {
+
+// `read_4` reads 4 bytes from a socket that another thread writes 200 ms later, while a
+// ticker must keep ticking; it returns what the kernel returned.
+template <class Read>
+void reads_while_a_ticker_ticks(Read read_4) {
+  auto [r, w] = socket_pair();
   const int wfd = w;
   const int threads_before = thread_count();
   Ticker ticker;
@@ -62,13 +67,23 @@ TEST_F(SyscallTrapTest, ARawReadWaitsWhileOthersRun) {
   char buf[8] = "";
   const int before = ticker.ticks();
   errno = 0;
-  EXPECT_EQ(raw_syscall3(SYS_read, r, reinterpret_cast<long>(buf), 4), 4);
+  EXPECT_EQ(read_4(r, buf), 4);
   EXPECT_EQ(errno, 0);
-  EXPECT_GE(ticker.ticks() - before, 10) << "the ticker stopped during the raw read";
+  EXPECT_GE(ticker.ticks() - before, 10) << "the ticker stopped during the read";
   EXPECT_EQ(std::string(buf, 4), "raw!");
   if (shim_expected()) {
     EXPECT_EQ(thread_count(), threads_before);
   }
+}
+
+}  // namespace
+
+TEST_F(SyscallTrapTest, AnInlineSyscallReadWaitsWhileOthersRun) {
+  reads_while_a_ticker_ticks([](int fd, char* buf) { return raw_syscall3(SYS_read, fd, reinterpret_cast<long>(buf), 4); });
+}
+
+TEST_F(SyscallTrapTest, ASyscallFunctionReadWaitsWhileOthersRun) {
+  reads_while_a_ticker_ticks([](int fd, char* buf) { return ::syscall(SYS_read, fd, buf, 4); });
 }
 
 TEST_F(SyscallTrapTest, RawCallsReturnWhatTheKernelReturns) {
