@@ -52,9 +52,10 @@ SHIM_GREEN_BIN := $(patsubst tests/shim/%.cpp,$(BUILD)/tests/shim/%,$(SHIM_GREEN
 # Third-party programs (python3…) run under LD_PRELOAD by a GoogleTest driver.
 PROGRAMS_BIN := $(BUILD)/tests/programs_tests
 BENCH_SWITCH := $(BUILD)/bench/switch
+BENCH_SYSCALLS := $(BUILD)/bench/syscalls
 GREENRUN := $(BUILD)/bin/greenrun
 ECHO_BINS := $(BUILD)/demos/echo/threaded_echo $(BUILD)/bench/loadgen
-BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/green_echo
+BENCH_ECHO_BINS := $(ECHO_BINS) $(BUILD)/bench/epoll_echo $(BUILD)/demos/echo/green_echo $(BUILD)/demos/echo/stdio_echo
 
 RPATH    := -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,'$$ORIGIN/../..'
 
@@ -66,6 +67,10 @@ $(GREENRUN): tools/greenrun.cpp
 	$(CXX) -std=c++20 $(OPT) -Wall -Wextra -o $@ $<
 
 $(BUILD)/demos/echo/threaded_echo: demos/echo/threaded_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/demos/echo/stdio_echo: demos/echo/stdio_echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
 
@@ -167,8 +172,13 @@ $(BENCH_SWITCH): bench/switch.cpp $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -O3 -o $@ $< -L$(BUILD) -lgreenshim -lboost_context $(RPATH)
 
-bench: $(BENCH_SWITCH) $(LIB) $(GREENRUN) $(BENCH_ECHO_BINS) $(BUILD)/.gnuplot-ok
+$(BENCH_SYSCALLS): bench/syscalls.cpp $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -O2 -o $@ $< -L$(BUILD) -lgreenshim $(RPATH)
+
+bench: $(BENCH_SWITCH) $(BENCH_SYSCALLS) $(LIB) $(GREENRUN) $(BENCH_ECHO_BINS) $(BUILD)/.gnuplot-ok
 	$(BENCH_SWITCH)
+	$(BENCH_SYSCALLS)
 	bench/echo
 
 # gnuplot draws bench/echo's plot; like the build dependencies, installed when root.

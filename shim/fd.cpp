@@ -64,6 +64,12 @@ GREEN_HOOK(ssize_t, sendfile64, (int out, int in, off64_t* off, size_t count)) {
 }
 
 GREEN_HOOK(ssize_t, read, (int fd, void* buf, size_t n)) {
+  // A zero-length read is answered at once (0, or the fd's error): it must not become a
+  // zero-length recv, which on a stream socket waits for data.
+  if (n == 0) {
+    ensure_real();
+    return REAL(read)(fd, buf, 0);
+  }
   return io_call(fd, kRead, [&](int f) { return f ? REAL(recv)(fd, buf, n, f) : REAL(read)(fd, buf, n); }, n);
 }
 
@@ -75,6 +81,7 @@ GREEN_HOOK(ssize_t, __read_chk, (int fd, void* buf, size_t n, size_t buflen)) {
 GREEN_HOOK(ssize_t, readv, (int fd, const struct iovec* iov, int count)) {
   if (count < 0 || count > IOV_MAX || iov_total(iov, count) == SIZE_MAX) return REAL(readv)(fd, iov, count);
   const size_t want = iov_total(iov, count);
+  if (want == 0) return REAL(readv)(fd, iov, count);  // answered at once, as read(fd, buf, 0)
   return io_call(fd, kRead, [&](int f) { return f ? recvmsg_iov(fd, iov, count, f) : REAL(readv)(fd, iov, count); }, want);
 }
 

@@ -41,6 +41,17 @@ void set_nonblock(int fd, bool on) {
 
 // --- blocking reads ---------------------------------------------------------------------
 
+// read(fd, buf, 0) is answered at once, whatever the fd holds: 0 on an empty socket.
+TEST_F(FdTest, AZeroLengthReadReturnsAtOnce) {
+  auto [a, b] = socket_pair();
+  char c;
+  EXPECT_EQ(::read(a, &c, 0), 0);
+  iovec none{&c, 0};
+  EXPECT_EQ(::readv(a, &none, 1), 0);
+  auto [r, w] = pipe_pair();
+  EXPECT_EQ(::read(r, &c, 0), 0);
+}
+
 TEST_F(FdTest, PipeReadWaitsForAWrite) {
   auto [r, w] = pipe_pair();
   const int wfd = w;
