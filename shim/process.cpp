@@ -114,10 +114,17 @@ GREEN_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int options)) 
 // whatever a hook did there would change the parent's books (its signal masks and
 // handlers, its fd table). The child runs with the hooks off (tls_no_hooks raised in the
 // TLS they share), and the parent, resumed, lowers it again. Written in assembly as glibc's
-// is: a C function cannot return twice from one frame.
+// is: a C function cannot return twice from one frame. Its system call is made with the
+// system-call trap paused (syscall_trap.cpp): greenshim's own calls never trap.
 extern "C" __attribute__((visibility("hidden"), used)) long green_vfork_failed(long r) {
   errno = static_cast<int>(-r);
   return -1;
+}
+
+// Its own system call must not trap (syscall_trap.cpp): the switch lets calls through
+// until the hub's next poll.
+extern "C" __attribute__((visibility("hidden"), used)) void green_vfork_untrapped() {
+  if (gd::Hub* hub = gd::Hub::current_if_exists()) *hub->syscall_switch() = gd::Hub::kSyscallsPass;
 }
 
 asm(R"(
@@ -125,6 +132,9 @@ asm(R"(
   .globl vfork
   .type vfork, @function
 vfork:
+  subq $8, %rsp
+  call green_vfork_untrapped
+  addq $8, %rsp
   popq %rdi
   movl $58, %eax
   syscall

@@ -84,8 +84,8 @@ class GreenletImpl {
   // A signal may be pending for it (the shim's per-thread signals): its next park, or the
   // end of the one it is in, lets the shim deliver it. Set from any thread.
   std::atomic<bool> signal_note_{false};
-  std::uint8_t hold_interrupts_ = 0;
-  std::int64_t cpu_ns_ = 0;            // CPU time it used, while its hub counts (Hub::cpu_time)   // >0: a kill, Timeout or cancel waits (hold_interrupts)
+  std::uint8_t hold_interrupts_ = 0;   // >0: a kill, Timeout or cancel waits (hold_interrupts)
+  std::int64_t cpu_ns_ = 0;            // CPU time it used, while its hub counts (Hub::cpu_time)
   std::exception_ptr pending_;         // to throw at the next blocking point
   const void* pending_source_ = nullptr;
   std::exception_ptr exception_;       // escaped from the body
