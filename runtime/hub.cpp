@@ -1,6 +1,7 @@
 // The hub: scheduling, switching and the libev loop (the only file that includes ev.h).
 #include "hub.hpp"
 
+#include <sys/prctl.h>
 #include <cxxabi.h>
 #include <ev.h>
 
@@ -131,6 +132,13 @@ Hub::Hub()
 
 Hub::~Hub() {
   if (tls_hub == this) tls_hub = nullptr;
+  // The kernel reads the system-call switch at every call from outside glibc: off before
+  // its memory goes (prctl's PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF).
+  if (syscall_trap_on_) {
+    syscall_switch_ = kSyscallsPass;
+    ::prctl(59, 0, 0, 0, 0);
+    syscall_trap_on_ = false;
+  }
   // Destroying the loop or the stacks from a fiber other than the main one would pull the
   // ground from under our own feet (exit() called inside a greenlet): leak instead.
   if (current_ != main_.get()) return;
@@ -244,10 +252,10 @@ void Hub::loop() {
   for (;;) {
     budget_ = kSwitchesPerClockCheck;
     last_poll_ns_ = now_ns();
+    if (__builtin_expect(syscall_trap_on_ && syscall_switch_ == kSyscallsPass, 0)) syscall_switch_ = kSyscallsTrap;
     if (runq_.empty()) {
       const int alive = ev_run(loop_, EVRUN_ONCE);
       if (__builtin_expect(preempt_idle_.load(std::memory_order_relaxed), 0)) preempt_rearm();
-      if (__builtin_expect(syscall_trap_on_ && syscall_switch_ == kSyscallsPass, 0)) syscall_switch_ = kSyscallsTrap;
       run_fired();
       if (runq_.empty() && alive == 0) {
         // Every greenlet is parked and no watcher can wake one: tell the main greenlet,

@@ -150,7 +150,7 @@ struct Patcher {
       std::size_t taken = 0;
       bool ends = false;
       const int n = tramp ? x86::relocate(code, kJump, tramp, kTrampolineRoom, taken, ends) : -1;
-      if (n < 0) return skip(e.name, "entry not movable");
+      if (n < 0 || taken < kJump) return skip(e.name, "entry not movable");
       if (!x86::no_branch_into(code, es->st_size, taken)) return skip(e.name, "branches into its entry");
       if (!ends) x86::write_abs_jump(tramp + n, reinterpret_cast<std::uintptr_t>(code + taken));
     }
@@ -181,6 +181,15 @@ std::uintptr_t text_lo = 0, text_hi = 0;
 
 }  // namespace
 
+const void* libc_code() noexcept {
+  static const void* const at = [] {
+    void* libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
+    void* f = libc != nullptr ? dlsym(libc, "getpid") : nullptr;
+    return f != nullptr ? f : reinterpret_cast<void*>(&::getpid);
+  }();
+  return at;
+}
+
 bool in_libc_stubs(std::uintptr_t pc) noexcept { return pc >= text_lo && pc < text_hi; }
 
 bool resolver_cooperates() noexcept {
@@ -210,7 +219,7 @@ void patch_libc_entries() noexcept {
   void* libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
   Dl_info info;
   std::uint8_t* page = nullptr;
-  if (libc != nullptr && dladdr(reinterpret_cast<void*>(&::getpid), &info) != 0) {
+  if (libc != nullptr && dladdr(libc_code(), &info) != 0) {
     page = near_page(reinterpret_cast<std::uintptr_t>(info.dli_fbase));
   }
   if (page == nullptr) {

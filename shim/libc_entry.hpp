@@ -9,6 +9,9 @@ namespace green::shim {
 // the functions glibc calls internally jump to their hooks, and REAL() of each is then its
 // original code, moved.
 void patch_libc_entries() noexcept;
+// An address in glibc's own code (its getpid), never a program's PLT entry (which is what
+// &::getpid is in a program built without PIE).
+const void* libc_code() noexcept;
 // Whether `pc` is in the stubs and moved entries: glibc's code for preemption's purposes.
 bool in_libc_stubs(std::uintptr_t pc) noexcept;
 // Whether every call glibc's resolver may wait in reaches the hooks (asked after the

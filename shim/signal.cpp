@@ -36,6 +36,7 @@ void run_here(int sig, siginfo_t* info, void* uctx) {
     if (sigismember(&a.sa_mask, s) == 1) sigaddset(&during, s);
   }
   if (!(a.sa_flags & SA_NODEFER)) sigaddset(&during, sig);
+  drop_kernel_never_blocked(during);
   REAL(pthread_sigmask)(SIG_SETMASK, &during, nullptr);
   ++tls_program_handler;
   if (a.sa_flags & SA_SIGINFO) {
@@ -99,9 +100,10 @@ void keep_trampoline(int sig) noexcept {
   h.kept = true;
   h.wrapped.store(true);
   struct sigaction real {};
-  real.sa_flags = SA_SIGINFO | SA_RESTART | (h.user.sa_flags & SA_ONSTACK);
+  // SIGSYS's own (the trap's) may nest: a trapped call inside a handler traps again.
+  real.sa_flags = SA_SIGINFO | SA_RESTART | (h.user.sa_flags & SA_ONSTACK) | (sig == SIGSYS ? SA_NODEFER : 0);
   real.sa_sigaction = trampoline;
-  sigfillset(&real.sa_mask);
+  fill_handler_mask(real.sa_mask);
   REAL(sigaction)(sig, &real, nullptr);
 }
 
@@ -139,8 +141,9 @@ GREEN_HOOK(int, sigaction, (int sig, const struct sigaction* act, struct sigacti
     if (gd::Hub* hub = gd::Hub::current_if_exists()) hub_signals_init(*hub);
     struct sigaction real = *act;
     real.sa_flags = (act->sa_flags | SA_SIGINFO | (h.kept ? SA_RESTART : 0)) & ~(SA_RESETHAND | SA_NODEFER);
+    if (sig == SIGSYS && h.kept) real.sa_flags |= SA_NODEFER;
     real.sa_sigaction = trampoline;
-    sigfillset(&real.sa_mask);
+    fill_handler_mask(real.sa_mask);
     h.user = *act;
     h.wrapped.store(true);
     r = REAL(sigaction)(sig, &real, old);

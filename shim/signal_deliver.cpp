@@ -33,7 +33,7 @@ void resync(HubSignals& hs) noexcept {
     const int s = __builtin_ctzll(left) + 1;
     if (hs.blocked[s - 1] == hs.count) all |= sig_bit(s);
   }
-  all &= ~kUnblockable;
+  all &= ~kKernelNeverBlocks;
   const std::uint64_t add = all & ~hs.kernel_blocked, del = hs.kernel_blocked & ~all;
   hs.kernel_blocked = all;
   // Relative changes: bits that libev or glibc block for themselves stay as they are.
@@ -170,6 +170,13 @@ bool synchronous(int sig, const siginfo_t* info) noexcept {
 }
 
 }  // namespace
+
+void drop_kernel_never_blocked(sigset_t& set) noexcept { sigdelset(&set, SIGSYS); }
+
+void fill_handler_mask(sigset_t& set) noexcept {
+  sigfillset(&set);
+  drop_kernel_never_blocked(set);
+}
 
 std::uint64_t bits_of(const sigset_t& set) noexcept {
   std::uint64_t bits = 0;
@@ -405,7 +412,9 @@ bool route_signal(int sig, siginfo_t* info, void* uctx) noexcept {
     auto* uc = static_cast<ucontext_t*>(uctx);
     // The kernel blocked everything for greenshim's handler: back to the mask the signal
     // interrupted, which the program's handler then adds its own mask to.
-    REAL(pthread_sigmask)(SIG_SETMASK, &uc->uc_sigmask, nullptr);
+    sigset_t interrupted = uc->uc_sigmask;
+    drop_kernel_never_blocked(interrupted);
+    REAL(pthread_sigmask)(SIG_SETMASK, &interrupted, nullptr);
     run_handler(*here, *info, gd::Eintr::never, uctx);
     deliver_now(*here, gd::Eintr::never);
     // sigreturn restores the mask saved at the signal: make that the one in force now.

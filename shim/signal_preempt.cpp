@@ -57,7 +57,7 @@ const bool text_found = [] {
   find_text(reinterpret_cast<const void*>(&find_text), runtime_text[0]);
   find_text(reinterpret_cast<const void*>(&ev_run), runtime_text[1]);
   find_text(reinterpret_cast<const void*>(&boost::context::detail::jump_fcontext), runtime_text[2]);
-  find_text(reinterpret_cast<const void*>(&::getpid), locking_text[0]);
+  find_text(libc_code(), locking_text[0]);
   find_text(reinterpret_cast<const void*>(&std::terminate), locking_text[1]);
   find_text(reinterpret_cast<const void*>(&_Unwind_RaiseException), locking_text[2]);
   if (void* ld = dlsym(RTLD_DEFAULT, "_dl_find_object")) find_text(ld, locking_text[3]);

@@ -28,6 +28,14 @@ extern __thread int tls_program_handler __attribute__((tls_model("initial-exec")
 inline constexpr std::uint64_t sig_bit(int s) { return std::uint64_t{1} << (s - 1); }
 // What no thread can block: SIGKILL, SIGSTOP, and glibc's own two (cancellation, setxid).
 inline constexpr std::uint64_t kUnblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP) | sig_bit(32) | sig_bit(33);
+// What greenshim never lets the kernel block on a hub's OS thread: SIGSYS, by which the
+// system-call trap runs (syscall_trap.cpp). The kernel kills a process whose trap finds
+// SIGSYS blocked; the threads' own masks still hold it, and greenshim honours them.
+inline constexpr std::uint64_t kKernelNeverBlocks = kUnblockable | sig_bit(SIGSYS);
+// `set` less kKernelNeverBlocks: a mask for the kernel.
+void drop_kernel_never_blocked(sigset_t& set) noexcept;
+// The handler mask greenshim's own handler runs with: everything the kernel may block.
+void fill_handler_mask(sigset_t& set) noexcept;
 std::uint64_t bits_of(const sigset_t& set) noexcept;
 sigset_t set_of(std::uint64_t bits) noexcept;
 

@@ -24,6 +24,7 @@
 // GREEN_VERBOSE=1 says so once.
 #include <dlfcn.h>
 #include <link.h>
+#include <linux/audit.h>
 #include <linux/io_uring.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -35,6 +36,7 @@
 
 #include "config.hpp"
 #include "hook.hpp"
+#include "libc_entry.hpp"
 #include "saving_stub.hpp"
 #include "signal_state.hpp"
 #include "syscall_trap.hpp"
@@ -67,7 +69,7 @@ namespace {
 bool libc_text(std::uintptr_t& lo, std::uintptr_t& hi) {
   struct Look {
     std::uintptr_t addr, lo = 0, hi = 0;
-  } look{reinterpret_cast<std::uintptr_t>(&::getpid)};
+  } look{reinterpret_cast<std::uintptr_t>(libc_code())};
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* arg) {
         auto* l = static_cast<Look*>(arg);
@@ -169,6 +171,9 @@ long uring_enter(const long* a) {
 
 long cooperative_call(long nr, const long* a) {
   const int saved = errno;
+  // A system call made by number is no cancellation point, though its hook's is.
+  int cancel_was = PTHREAD_CANCEL_DISABLE;
+  ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_was);
   long r;
   switch (nr) {
     case SYS_read: r = raw(::read(static_cast<int>(a[0]), reinterpret_cast<void*>(a[1]), a[2])); break;
@@ -242,6 +247,7 @@ long cooperative_call(long nr, const long* a) {
     case SYS_io_uring_enter: r = uring_enter(a); break;
     default: r = direct(nr, a); break;
   }
+  ::pthread_setcancelstate(cancel_was, nullptr);
   errno = saved;
   return r;
 }
@@ -272,7 +278,10 @@ bool syscall_trapped(siginfo_t* info, void* uctx) noexcept {
   auto& g = static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs;
   const long nr = g[REG_RAX];
   const long a[6] = {g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]};
-  if (nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_vfork || nr == SYS_rt_sigreturn) {
+  // int $0x80 (i386 numbers) and the calls that cannot be made from a handler run again,
+  // untrapped (both instructions are 2 bytes long).
+  if (info->si_arch != AUDIT_ARCH_X86_64 || nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork ||
+      nr == SYS_vfork || nr == SYS_rt_sigreturn) {
     if (gd::Hub* hub = gd::Hub::current_if_exists()) *hub->syscall_switch() = gd::Hub::kSyscallsPass;
     g[REG_RIP] -= 2;  // again, untrapped: the hub's next poll traps again
     return true;

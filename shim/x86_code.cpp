@@ -74,7 +74,7 @@ Insn decode(const std::uint8_t* start) noexcept {
   }
   if ((*p & 0xf0) == 0x40) rexw = (*p++ & 8) != 0;
   const std::uint8_t op = *p++;
-  const int imm_z = opsize ? 2 : 4;  // the "z" immediate: 16 or 32 bits
+  const int imm_z = opsize && !rexw ? 2 : 4;  // the "z" immediate: 16 or 32 bits (REX.W wins)
   out.kind = Kind::plain;
   const std::uint8_t* end = nullptr;
   if (op == 0x0f) {
@@ -185,7 +185,7 @@ int relocate(const std::uint8_t* from, std::size_t min, std::uint8_t* to, std::s
       out += i.len;
     } else {
       const std::uintptr_t goal = i.target(at);
-      if (goal > src0 && goal < src0 + span) return -1;  // into the moved bytes
+      if (goal >= src0 && goal < src0 + span) return -1;  // into the moved bytes
       if (i.kind == Kind::jmp8 || i.kind == Kind::jmp32) {
         write_abs_jump(to + out, goal);
         out += kAbsJumpLen;
@@ -194,7 +194,7 @@ int relocate(const std::uint8_t* from, std::size_t min, std::uint8_t* to, std::s
         break;
       }
       // A conditional branch: 0f 8x rel32 from its new place.
-      const std::uint8_t cc = i.kind == Kind::jcc8 ? (from[in] & 0x0f) : (from[in + 1] & 0x0f);
+      const std::uint8_t cc = from[in + i.rel_at - 1] & 0x0f;  // the opcode's, past any prefix
       const std::int64_t rel = static_cast<std::int64_t>(goal) - static_cast<std::int64_t>(dst + 6);
       if (!fits32(rel)) return -1;
       to[out] = 0x0f;

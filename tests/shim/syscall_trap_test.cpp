@@ -212,3 +212,28 @@ TEST_F(SyscallTrapTest, TheProgramsSeccompTrapsStayItsOwn) {
   const ChildResult unhandled = run_child("seccomp_unhandled", {});
   EXPECT_TRUE(WIFSIGNALED(unhandled.status) && WTERMSIG(unhandled.status) == SIGSYS) << unhandled.output;
 }
+
+// Every thread blocks every signal, as a program may around a critical section: a raw
+// system call then still returns (the kernel would kill a process whose trapped call found
+// SIGSYS blocked), and the threads' masks are what they set.
+SHIM_TEST_CHILD(raw_call_with_every_signal_blocked) {
+  sigset_t all;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  Peer other([&all] {
+    ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    sleep_ms(50);
+  });
+  sleep_ms(10);
+  const long pid = raw_syscall3(SYS_getpid, 0, 0, 0);
+  sigset_t now;
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  std::printf("pid %s, SIGSYS %s\n", pid == ::getpid() ? "right" : "wrong",
+              sigismember(&now, SIGSYS) == 1 ? "blocked" : "not blocked");
+  return pid == ::getpid() && sigismember(&now, SIGSYS) == 1 ? 0 : 1;
+}
+
+TEST_F(SyscallTrapTest, ARawCallWithEverySignalBlocked) {
+  const ChildResult r = run_child("raw_call_with_every_signal_blocked", {});
+  EXPECT_TRUE(r.exited_ok()) << r.output << " status " << r.status;
+}

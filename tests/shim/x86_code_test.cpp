@@ -85,6 +85,20 @@ TEST(X86Code, ShortConditionalBranchesBecomeLongOnes) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(dst) + 8 + rel, reinterpret_cast<std::uintptr_t>(src) + 4 + 0x20);
 }
 
+// A prefix before a short branch (3e: the branch-taken hint) must not be read as its
+// condition; REX.W makes a 66-prefixed immediate 32 bits again.
+TEST(X86Code, PrefixesKeepTheirMeaning) {
+  alignas(16) std::uint8_t src[64] = {0x3e, 0x75, 0x20, 0x90, 0x90, 0x90};
+  alignas(16) std::uint8_t dst[64] = {};
+  std::size_t taken = 0;
+  bool ends = false;
+  ASSERT_GT(relocate(src, 5, dst, sizeof dst, taken, ends), 0);
+  EXPECT_EQ(dst[0], 0x0f);
+  EXPECT_EQ(dst[1], 0x85);  // jne, not the prefix's low nibble
+  EXPECT_EQ(at({0x66, 0x48, 0x81, 0xc0, 1, 2, 3, 4}).len, 8);  // add $imm32,%rax
+  EXPECT_EQ(at({0x66, 0x81, 0xc0, 1, 2}).len, 5);              // add $imm16,%ax
+}
+
 TEST(X86Code, RefusesWhatItCannotMove) {
   std::uint8_t dst[64];
   std::size_t taken = 0;
