@@ -129,6 +129,9 @@ long uring_enter(const long* a) {
   if (!(flags & IORING_ENTER_GETEVENTS) || min_complete == 0 || (flags & IORING_ENTER_REGISTERED_RING)) {
     return direct(SYS_io_uring_enter, a);
   }
+#ifdef IORING_ENTER_ABS_TIMER
+  if (flags & IORING_ENTER_ABS_TIMER) return direct(SYS_io_uring_enter, a);  // an absolute deadline: as it is
+#endif
   io_uring_getevents_arg arg{};
   gd::Deadline deadline = gd::kNoDeadline;
   if (flags & IORING_ENTER_EXT_ARG) {
@@ -136,7 +139,8 @@ long uring_enter(const long* a) {
     arg = *reinterpret_cast<const io_uring_getevents_arg*>(a[4]);
     if (arg.ts != 0) {
       const auto* ts = reinterpret_cast<const __kernel_timespec*>(arg.ts);
-      deadline = gd::now_ns() + ts->tv_sec * 1000000000L + ts->tv_nsec;
+      const std::int64_t max_s = (INT64_MAX - gd::now_ns()) / 1000000000 - 1;
+      deadline = ts->tv_sec >= max_s ? gd::kNoDeadline : gd::now_ns() + ts->tv_sec * 1000000000L + ts->tv_nsec;
     }
   } else if (a[4] != 0) {
     arg.sigmask = static_cast<std::uint64_t>(a[4]);
@@ -147,7 +151,8 @@ long uring_enter(const long* a) {
   if (to_submit > 0) {
     const long s[6] = {fd, to_submit, 0, base, 0, 0};
     submitted = direct(SYS_io_uring_enter, s);
-    if (submitted < 0) return submitted;
+    // The kernel returns at once when it could not submit everything: so does this.
+    if (submitted < 0 || submitted < static_cast<long>(to_submit)) return submitted;
   }
   __kernel_timespec zero{};
   arg.ts = reinterpret_cast<std::uint64_t>(&zero);
@@ -155,7 +160,8 @@ long uring_enter(const long* a) {
                      reinterpret_cast<long>(&arg), sizeof arg};
   for (;;) {
     const long r = direct(SYS_io_uring_enter, w);
-    if (r != -ETIME) return r < 0 ? r : submitted;
+    // As the kernel: what was submitted, even when the wait then failed.
+    if (r != -ETIME) return r < 0 && submitted == 0 ? r : submitted;
     const std::int64_t left = deadline == gd::kNoDeadline ? -1 : deadline - gd::now_ns();
     if (deadline != gd::kNoDeadline && left <= 0) return submitted > 0 ? submitted : -ETIME;
     pollfd p{fd, POLLIN, 0};
