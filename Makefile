@@ -70,9 +70,9 @@ $(BUILD)/demos/echo/threaded_echo: demos/echo/threaded_echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
 
-$(BUILD)/demos/echo/stdio_echo: demos/echo/stdio_echo.c
+$(BUILD)/demos/echo/stdio_echo: demos/echo/threaded_echo.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -DECHO_STDIO -o $@ $<
 
 $(BUILD)/bench/epoll_echo: bench/epoll_echo.c
 	@mkdir -p $(dir $@)

@@ -181,6 +181,31 @@ std::uintptr_t text_lo = 0, text_hi = 0;
 
 }  // namespace
 
+bool code_segment(const void* addr, std::uintptr_t& lo, std::uintptr_t& hi) noexcept {
+  struct Look {
+    std::uintptr_t addr, lo = 0, hi = 0;
+  } look{reinterpret_cast<std::uintptr_t>(addr)};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* arg) {
+        auto* l = static_cast<Look*>(arg);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+          const std::uintptr_t a = info->dlpi_addr + ph.p_vaddr;
+          if (l->addr >= a && l->addr < a + ph.p_memsz) {
+            l->lo = a;
+            l->hi = a + ph.p_memsz;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &look);
+  lo = look.lo;
+  hi = look.hi;
+  return lo != 0;
+}
+
 const void* libc_code() noexcept {
   static const void* const at = [] {
     void* libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);

@@ -5,7 +5,6 @@
 // unwinder's, the loader's): another greenlet of the hub waiting on one of those would put
 // the whole OS thread to sleep.
 #include <dlfcn.h>
-#include <link.h>
 #include <ucontext.h>
 
 #include <exception>
@@ -31,27 +30,7 @@ struct TextRange {
 // locking_text: glibc, libstdc++, libgcc_s (the unwinder), the loader.
 TextRange runtime_text[3], locking_text[4];
 
-void find_text(const void* addr, TextRange& out) {
-  struct Look {
-    std::uintptr_t addr;
-    TextRange* out;
-  } look{reinterpret_cast<std::uintptr_t>(addr), &out};
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* arg) {
-        auto* l = static_cast<Look*>(arg);
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-          if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-          const std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
-          if (l->addr >= lo && l->addr < hi) {
-            *l->out = {lo, hi};
-            return 1;
-          }
-        }
-        return 0;
-      },
-      &look);
-}
+void find_text(const void* addr, TextRange& out) { code_segment(addr, out.lo, out.hi); }
 
 const bool text_found = [] {
   find_text(reinterpret_cast<const void*>(&find_text), runtime_text[0]);

@@ -22,8 +22,6 @@
 //
 // GREEN_TRAP_SYSCALLS=0 leaves system calls alone; where the kernel refuses the dispatch,
 // GREEN_VERBOSE=1 says so once.
-#include <dlfcn.h>
-#include <link.h>
 #include <linux/audit.h>
 #include <linux/io_uring.h>
 #include <poll.h>
@@ -64,32 +62,6 @@ asm(GREEN_SAVING_STUB(green_trapped_stub, green_trapped_pc, green_trapped_call))
 namespace green::shim {
 
 namespace {
-
-// glibc's executable segment: where calls may come from without trapping.
-bool libc_text(std::uintptr_t& lo, std::uintptr_t& hi) {
-  struct Look {
-    std::uintptr_t addr, lo = 0, hi = 0;
-  } look{reinterpret_cast<std::uintptr_t>(libc_code())};
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* arg) {
-        auto* l = static_cast<Look*>(arg);
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-          if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-          const std::uintptr_t a = info->dlpi_addr + ph.p_vaddr;
-          if (l->addr >= a && l->addr < a + ph.p_memsz) {
-            l->lo = a;
-            l->hi = a + ph.p_memsz;
-            return 1;
-          }
-        }
-        return 0;
-      },
-      &look);
-  lo = look.lo;
-  hi = look.hi;
-  return lo != 0;
-}
 
 // What a hook returns (-1 and errno) as the kernel returns it (-errno).
 long raw(long r) { return r == -1 ? -errno : r; }
@@ -261,8 +233,8 @@ long cooperative_call(long nr, const long* a) {
 void start_syscall_trap(gd::Hub& hub) noexcept {
   const gd::Config& cfg = gd::config();
   if (!cfg.trap_syscalls || hub.syscall_trap_on() || !gd::Hub::stub_usable()) return;
-  std::uintptr_t lo = 0, hi = 0;
-  if (!libc_text(lo, hi)) return;
+  std::uintptr_t lo = 0, hi = 0;  // glibc's code: where calls may come from without trapping
+  if (!code_segment(libc_code(), lo, hi)) return;
   keep_trampoline(SIGSYS);
   volatile char* sw = hub.syscall_switch();
   *sw = gd::Hub::kSyscallsTrap;

@@ -2,7 +2,13 @@
  * pthread_create per connection, blocking read/write. It knows nothing of greenshim:
  * it is the program `greenrun ./threaded_echo` converts.
  *
+ * Built with -DECHO_STDIO it is stdio_echo: each connection reads its messages with
+ * fread() from an fdopen()ed stream and writes them back with fwrite() and fflush(), so
+ * glibc makes the reads and writes inside stdio, where no interposed symbol sees them
+ * (greenshim's rerouted glibc entries do: shim/libc_entry.cpp).
+ *
  * usage: threaded_echo [port]   (0 or none: any free port; prints "listening on PORT")
+ *        stdio_echo [port] [message bytes, 1 to 4096; 64]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +22,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef ECHO_STDIO
+static size_t message = 64;
+
+static void* serve(void* arg) {
+  int fd = (int)(long)arg;
+  FILE* in = fdopen(fd, "r");
+  FILE* out = fdopen(dup(fd), "w");
+  char buf[4096];
+  if (in != NULL && out != NULL) {
+    while (fread(buf, 1, message, in) == message) {
+      if (fwrite(buf, 1, message, out) != message || fflush(out) != 0) break;
+    }
+  }
+  if (out != NULL) fclose(out);
+  if (in != NULL) fclose(in);
+  return NULL;
+}
+#else
 static void* serve(void* arg) {
   int fd = (int)(long)arg;
   char buf[16384];
@@ -33,9 +57,17 @@ done:
   close(fd);
   return NULL;
 }
+#endif
 
 int main(int argc, char** argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
+#ifdef ECHO_STDIO
+  if (argc > 2) message = (size_t)atoi(argv[2]);
+  if (message == 0 || message > 4096) {
+    fprintf(stderr, "stdio_echo: message bytes must be 1 to 4096\n");
+    return 2;
+  }
+#endif
   signal(SIGPIPE, SIG_IGN);
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;

@@ -19,29 +19,6 @@ namespace {
 
 class LibcEntryTest : public ShimTest {};
 
-// Counts 5 ms ticks until stopped: a thread that only runs if the others let it.
-class Ticker {
- public:
-  Ticker()
-      : peer_([this] {
-          while (!stop_) {
-            sleep_ms(5);
-            ++ticks_;
-          }
-        }) {}
-  ~Ticker() { stop(); }
-  int ticks() const { return ticks_; }
-  void stop() {
-    stop_ = true;
-    peer_.join();
-  }
-
- private:
-  std::atomic<int> ticks_{0};
-  std::atomic<bool> stop_{false};
-  Peer peer_;
-};
-
 }  // namespace
 
 TEST_F(LibcEntryTest, FgetsOnASocketLetsATickerTick) {
@@ -50,7 +27,7 @@ TEST_F(LibcEntryTest, FgetsOnASocketLetsATickerTick) {
   ASSERT_NE(in, nullptr);
   const int wfd = b;
   const int threads_before = thread_count();
-  Ticker ticker;
+  ThreadTicker ticker;
   Peer writer([wfd] {
     sleep_ms(200);
     write_fully(wfd, "a line\n", 7);
@@ -74,7 +51,7 @@ TEST_F(LibcEntryTest, StdinAsAPipeLetsATickerTick) {
   ASSERT_EQ(::dup2(r, 0), 0);
   const int wfd = w;
   {
-    Ticker ticker;
+    ThreadTicker ticker;
     Peer writer([wfd] {
       sleep_ms(150);
       write_fully(wfd, "first\nsecond\n", 13);
@@ -200,7 +177,7 @@ TEST_F(LibcEntryTest, AContendedFileLockLetsATickerTick) {
   auto [r, w] = pipe_pair();
   FILE* out = ::fdopen(::dup(w), "w");
   ASSERT_NE(out, nullptr);
-  Ticker ticker;
+  ThreadTicker ticker;
   std::atomic<bool> locked{false};
   const int before = ticker.ticks();
   {

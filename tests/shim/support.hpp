@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -302,6 +303,30 @@ class Peer {
 
  private:
   std::thread t_;
+};
+
+// Counts 5 ms ticks until stopped (or destroyed): a thread that only runs if the others let
+// it, which is what a blocking call under test must do.
+class ThreadTicker {
+ public:
+  ThreadTicker()
+      : peer_([this] {
+          while (!stop_) {
+            sleep_ms(5);
+            ++ticks_;
+          }
+        }) {}
+  ~ThreadTicker() { stop(); }
+  int ticks() const { return ticks_; }
+  void stop() {
+    stop_ = true;
+    peer_.join();
+  }
+
+ private:
+  std::atomic<int> ticks_{0};
+  std::atomic<bool> stop_{false};
+  Peer peer_;
 };
 
 // Waits until `fd` is ready for `events`; used by the peers below on EAGAIN.

@@ -29,25 +29,6 @@ long raw_syscall3(long nr, long a, long b, long c) {
   return r;
 }
 
-// Counts 5 ms ticks until it goes out of scope.
-class Ticker {
- public:
-  Ticker()
-      : peer_([this] {
-          while (!stop_) {
-            sleep_ms(5);
-            ++ticks_;
-          }
-        }) {}
-  ~Ticker() { stop_ = true; }
-  int ticks() const { return ticks_; }
-
- private:
-  std::atomic<int> ticks_{0};
-  std::atomic<bool> stop_{false};
-  Peer peer_;
-};
-
 }  // namespace
 
 namespace {
@@ -59,7 +40,7 @@ void reads_while_a_ticker_ticks(Read read_4) {
   auto [r, w] = socket_pair();
   const int wfd = w;
   const int threads_before = thread_count();
-  Ticker ticker;
+  ThreadTicker ticker;
   Peer writer([wfd] {
     sleep_ms(200);
     write_fully(wfd, "raw!", 4);
@@ -123,7 +104,7 @@ TEST_F(SyscallTrapTest, AnIoUringWaitLetsOthersRun) {
   const int wfd = w;
   const int threads_before = thread_count();
   {
-    Ticker ticker;
+    ThreadTicker ticker;
     Peer writer([wfd] {
       sleep_ms(200);
       write_fully(wfd, "uring", 5);
@@ -151,7 +132,7 @@ TEST_F(SyscallTrapTest, AnIoUringWaitTimesOut) {
   io_uring ring;
   ASSERT_EQ(::io_uring_queue_init(8, &ring, 0), 0);
   {
-    Ticker ticker;
+    ThreadTicker ticker;
     __kernel_timespec ts{0, 150 * 1000 * 1000};
     io_uring_cqe* cqe = nullptr;
     Stopwatch sw;
